@@ -1,0 +1,7 @@
+//! Placeholder until this area's scenarios are written.
+
+use crate::Scenario;
+
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    Vec::new()
+}

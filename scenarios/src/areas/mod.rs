@@ -1,0 +1,34 @@
+//! One module per area; each exposes `scenarios()`.
+
+mod access;
+mod cleanup;
+mod concurrency;
+mod counting;
+mod expiry;
+mod input;
+mod kv;
+mod listing;
+mod multi_handle;
+mod namespaces;
+mod sessions;
+mod tokens;
+
+use crate::Scenario;
+
+pub(crate) fn all() -> Vec<Scenario> {
+    [
+        tokens::scenarios(),
+        access::scenarios(),
+        sessions::scenarios(),
+        counting::scenarios(),
+        kv::scenarios(),
+        expiry::scenarios(),
+        listing::scenarios(),
+        input::scenarios(),
+        namespaces::scenarios(),
+        concurrency::scenarios(),
+        cleanup::scenarios(),
+        multi_handle::scenarios(),
+    ]
+    .concat()
+}

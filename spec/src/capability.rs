@@ -1,0 +1,120 @@
+//! What a backend claims to support. A scenario that needs a capability the backend does
+//! not claim is reported as "not claimed", never as passed.
+
+use std::fmt;
+
+/// One optional area of the specification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum Capability {
+    /// Items expire at their expiry instant (tokens, sessions, kv TTLs): scenarios that
+    /// wait for time to pass.
+    Expiry,
+    /// Many tasks may use one storage at once: scenarios that race writers and readers.
+    Concurrency,
+    /// kv values of at least 1 MiB.
+    LargeValues,
+    /// A second, independent handle on the same data (another pool, another node).
+    MultiHandle,
+}
+
+impl Capability {
+    /// Every capability, in report order.
+    pub const ALL: [Capability; 4] = [
+        Capability::Expiry,
+        Capability::Concurrency,
+        Capability::LargeValues,
+        Capability::MultiHandle,
+    ];
+
+    /// The name used in reports and on the command line.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Capability::Expiry => "expiry",
+            Capability::Concurrency => "concurrency",
+            Capability::LargeValues => "large-values",
+            Capability::MultiHandle => "multi-handle",
+        }
+    }
+
+    const fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A set of [`Capability`] values: what a backend claims, or what a scenario needs.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Capabilities(u8);
+
+impl Capabilities {
+    /// The empty set.
+    pub const NONE: Capabilities = Capabilities(0);
+    /// Everything a single handle can show: expiry, concurrency and large values.
+    pub const CORE: Capabilities = Capabilities::NONE
+        .with(Capability::Expiry)
+        .with(Capability::Concurrency)
+        .with(Capability::LargeValues);
+    /// Every capability, multi-handle included.
+    pub const ALL: Capabilities = Capabilities::CORE.with(Capability::MultiHandle);
+
+    /// This set with `capability` added.
+    pub const fn with(self, capability: Capability) -> Capabilities {
+        Capabilities(self.0 | capability.bit())
+    }
+
+    /// This set with `capability` removed.
+    pub const fn without(self, capability: Capability) -> Capabilities {
+        Capabilities(self.0 & !capability.bit())
+    }
+
+    /// Whether `capability` is in the set.
+    pub const fn contains(self, capability: Capability) -> bool {
+        self.0 & capability.bit() != 0
+    }
+
+    /// The capabilities of `needed` that are not in this set, in report order.
+    pub fn missing(self, needed: Capabilities) -> Vec<Capability> {
+        needed
+            .iter()
+            .filter(|c| !self.contains(*c))
+            .collect()
+    }
+
+    /// The capabilities in the set, in report order.
+    pub fn iter(self) -> impl Iterator<Item = Capability> {
+        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
+    }
+}
+
+impl fmt::Debug for Capabilities {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.iter()).finish()
+    }
+}
+
+impl FromIterator<Capability> for Capabilities {
+    fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
+        iter.into_iter().fold(Capabilities::NONE, Capabilities::with)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_operations() {
+        let claimed = Capabilities::CORE;
+        assert!(claimed.contains(Capability::Expiry));
+        assert!(!claimed.contains(Capability::MultiHandle));
+        assert_eq!(claimed.missing(Capabilities::ALL), vec![Capability::MultiHandle]);
+        assert!(Capabilities::ALL.missing(Capabilities::ALL).is_empty());
+        assert_eq!(Capabilities::ALL.without(Capability::MultiHandle), Capabilities::CORE);
+    }
+}

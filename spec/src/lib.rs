@@ -1,0 +1,28 @@
+//! `authstore-spec`: the [`AuthStorage`] trait, its data types ([`AuthToken`],
+//! [`SessionData`]), the error type ([`StorageError`]), capabilities, timing profiles and
+//! the normative specification, `SPEC.md`, whose clauses ([`clauses()`]) every conformance
+//! scenario cites.
+//!
+//! Backends implement [`AuthStorage`]; they validate input with [`validate`] and compute
+//! expiry with [`time`] so that every backend draws the same lines.
+
+mod capability;
+mod clauses;
+mod error;
+mod session;
+mod storage;
+pub mod time;
+mod timing;
+mod token;
+pub mod validate;
+
+pub use capability::{Capabilities, Capability};
+pub use clauses::{Clause, Level, SPEC_MD, clause, clauses};
+pub use error::{BoxError, ErrorKind, Result, StorageError};
+pub use session::SessionData;
+pub use storage::AuthStorage;
+pub use timing::TimingProfile;
+pub use token::{AuthToken, JsonMap};
+
+/// Re-exported so implementors use the same `async_trait` as the trait.
+pub use async_trait::async_trait;
