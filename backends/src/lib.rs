@@ -1,1 +1,13 @@
-//! placeholder
+//! `authstore-backends`: the reference [`AuthStorage`](authstore_spec::AuthStorage)
+//! backends.
+//!
+//! Always compiled: [`MemoryStorage`] (the reference in-process backend),
+//! [`UnifiedStorage`] (DashMap, memory-accounted) and [`EncryptedStorage`] (AES-256-GCM
+//! wrapper over any backend). Server backends come with their feature flags:
+//! `postgres-storage` (default), `mysql-storage`, `redis-storage`, `tiered-storage`.
+
+mod encrypted;
+mod memory;
+mod unified;
+
+// Re-exports: one line per backend module, added by that module's author.
