@@ -11,3 +11,6 @@ mod memory;
 mod unified;
 
 // Re-exports: one line per backend module, added by that module's author.
+pub use encrypted::{EncryptedStorage, EncryptionKey, KeyError, Keyring};
+pub use memory::{InMemoryConfig, MemoryStorage};
+pub use unified::{UnifiedStats, UnifiedStorage, UnifiedStorageConfig};

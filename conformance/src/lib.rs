@@ -1,1 +1,155 @@
-//! placeholder
+//! `authstore-conformance`: runs the AuthStorage conformance catalogue
+//! ([`authstore_scenarios::catalogue()`]) against backends.
+//!
+//! - [`conformance_suite!`] turns the catalogue into one `#[test]` per scenario for a
+//!   backend of your own; this is what a third-party backend author uses:
+//!
+//!   ```toml
+//!   [dev-dependencies]
+//!   authstore-conformance = { version = "0.1", default-features = false }
+//!   ```
+//!   ```ignore
+//!   // tests/conformance.rs
+//!   authstore_conformance::conformance_suite!(my_store, async { MyStore::new() });
+//!   ```
+//! - [`run_scenario`] and [`run_catalogue`] are the runner underneath, for tools.
+//! - [`Report`] collects verdicts and writes JSON, JUnit XML and Markdown.
+//! - With the default `cli` feature, the `authstore-conformance` binary runs the catalogue
+//!   against the built-in backends (`authstore-conformance list`, `authstore-conformance run`).
+//!
+//! A scenario that needs a capability the backend does not claim is *not claimed*: it is
+//! never run and never counted as passed.
+
+mod fixture;
+mod report;
+mod runner;
+
+/// One `#[test]` per catalogue scenario against your backend.
+///
+/// ```ignore
+/// authstore_conformance::conformance_suite!(NAME, FACTORY [, OPTION = VALUE]...);
+/// ```
+///
+/// - `NAME`: an identifier; the expansion is `#[cfg(test)] mod NAME { .. }` with one test
+///   per scenario, named exactly after the scenario id (`NAME::tokens_store_then_get`),
+///   so `cargo test NAME::tokens_` selects by name.
+/// - `FACTORY`: an async expression (e.g. `async { MyStore::new() }`) evaluated afresh
+///   for every scenario. It yields anything [`IntoFixture`]: a storage, a [`Fixture`]
+///   (for a second handle or a teardown), or a `Result` of either whose `Err` fails the
+///   test with its message, e.g. `Err("no PostgreSQL reachable: set AUTHSTORE_POSTGRES_URL")`.
+///   Each scenario needs a fresh, empty store.
+/// - Options, each optional, in any order:
+///   - `capabilities = [expiry, concurrency, large_values, multi_handle]`: what the
+///     backend claims; default `[expiry, concurrency, large_values]`
+///     ([`Capabilities::CORE`](authstore_spec::Capabilities::CORE)). A scenario needing
+///     an unclaimed capability is emitted with `#[ignore = "not claimed: needs ..."]`:
+///     `cargo test` shows it as ignored, never as passed, and `cargo test -- --ignored`
+///     runs it as if claimed, to try a capability before claiming it.
+///   - `timing = <TimingProfile>`: default
+///     [`TimingProfile::IN_PROCESS`](authstore_spec::TimingProfile::IN_PROCESS).
+///   - `timeout = <Duration>`: per scenario, default [`DEFAULT_TIMEOUT`] (120 s).
+///
+/// A test fails, with the scenario's failure message, id, cited clauses and summary,
+/// when the scenario fails, exceeds the timeout (`GEN-2`), the backend panics (`GEN-1`),
+/// the factory errs, or the fixture's teardown fails.
+///
+/// Each test is a multi-thread tokio test run through this crate's own tokio, so your
+/// crate needs no tokio dependency. The expansion names `::authstore_conformance::...`:
+/// depend on this crate under its own name (do not rename it in `Cargo.toml`). Inside the
+/// module, `use super::*;` brings the invoking module's names into scope, so `FACTORY`
+/// and the options may use them; paths starting with `self::` do not work there.
+///
+/// ```ignore
+/// use std::time::Duration;
+/// use authstore_conformance::{Fixture, conformance_suite};
+///
+/// conformance_suite!(
+///     my_store,
+///     async {
+///         let store = MyStore::connect(std::env::var("MY_STORE_URL")?).await?;
+///         let second = store.clone();
+///         Ok::<_, Box<dyn std::error::Error>>(Fixture::new(store).with_second_handle(second))
+///     },
+///     capabilities = [expiry, concurrency, large_values, multi_handle],
+///     timing = authstore_spec::TimingProfile::new(Duration::from_millis(1), Duration::ZERO),
+///     timeout = Duration::from_secs(30),
+/// );
+/// ```
+pub use authstore_conformance_macros::conformance_suite;
+pub use fixture::{Fixture, FixtureError, IntoFixture, TeardownOutput, marker};
+pub use report::{BackendReport, Report, ReportError, ReportFiles, ScenarioReport, Status, Totals};
+pub use runner::{
+    BackendUnderTest, DEFAULT_PARALLELISM, DEFAULT_TIMEOUT, Progress, RunOptions, ScenarioRun,
+    Verdict, run_catalogue, run_scenario,
+};
+
+/// What [`conformance_suite!`]'s expansion refers to; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    use std::future::Future;
+    use std::time::Duration;
+
+    pub use authstore_spec::{Capabilities, Capability, TimingProfile};
+    pub use tokio;
+
+    use crate::fixture::IntoFixture;
+    use crate::runner::{Verdict, not_claimed_message, run_scenario};
+
+    /// The body of one generated test: builds the fixture, runs scenario `id` as if every
+    /// capability it needs were claimed (the `#[ignore]` on unclaimed tests does the
+    /// gating), and panics with the scenario's failure, as a test must, if it fails.
+    pub async fn run_test<Fut, T, M>(
+        suite: &str,
+        id: &str,
+        claimed: Capabilities,
+        timing: TimingProfile,
+        timeout: Duration,
+        factory: Fut,
+    ) where
+        Fut: Future<Output = T>,
+        T: IntoFixture<M>,
+    {
+        let Some(scenario) = authstore_scenarios::find(id) else {
+            panic!(
+                "scenario `{id}` is not in the catalogue of the authstore-scenarios this test \
+                 was linked with; rebuild so conformance_suite! expands again"
+            );
+        };
+        let missing = claimed.missing(scenario.needs);
+        let as_if_claimed: Capabilities = claimed.iter().chain(scenario.needs.iter()).collect();
+        let context = || {
+            let mut text = format!(
+                "conformance scenario `{id}` failed on `{suite}`\n  checks: {} ({})",
+                scenario.summary,
+                scenario.clauses.join(", ")
+            );
+            if !missing.is_empty() {
+                text.push_str(&format!(
+                    "\n  note: run although the suite does not claim it ({})",
+                    not_claimed_message(&missing)
+                ));
+            }
+            text
+        };
+        let fixture = match tokio::time::timeout(timeout, factory).await {
+            Ok(output) => match output.into_fixture() {
+                Ok(fixture) => fixture,
+                Err(err) => panic!("{}\n  the backend could not be set up: {err}", context()),
+            },
+            Err(_) => panic!(
+                "{}\n  the backend could not be set up: the factory did not finish within \
+                 {timeout:?}",
+                context()
+            ),
+        };
+        let run = run_scenario(&scenario, fixture, as_if_claimed, timing, timeout).await;
+        match run.verdict {
+            Verdict::Passed => {}
+            Verdict::Failed(message) => panic!("{}\n  failure: {message}", context()),
+            // Unreachable with `as_if_claimed`, but never let it pass silently.
+            Verdict::NotClaimed(missing) => {
+                panic!("{}\n  {}", context(), not_claimed_message(&missing))
+            }
+        }
+    }
+}

@@ -1,1 +1,272 @@
-//! Placeholder.
+//! [`EncryptedStorage`]: AES-256-GCM encryption at rest over any [`AuthStorage`].
+
+mod envelope;
+mod key;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use authstore_spec::{
+    AuthStorage, AuthToken, Result, SessionData, StorageError, async_trait, validate,
+};
+use subtle::ConstantTimeEq;
+
+pub use self::key::{EncryptionKey, KeyError, Keyring};
+
+/// A wrapper that keeps every secret out of the inner storage: the inner store holds
+/// ciphertexts, keyed hashes and the few plaintext columns it needs to index and expire
+/// records.
+///
+/// ```
+/// use authstore_backends::{EncryptedStorage, EncryptionKey, MemoryStorage};
+///
+/// # fn main() -> Result<(), authstore_backends::KeyError> {
+/// let key = EncryptionKey::generate(1)?; // keep key.to_base64() in a secrets manager
+/// let storage = EncryptedStorage::new(MemoryStorage::new(), key);
+/// # drop(storage);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # What the inner store sees
+/// Whoever can read the inner storage learns exactly this, and nothing else:
+/// - **Tokens**: `token_id`, `user_id`, `issued_at`, `expires_at` (for lookups, listing
+///   and expiry), and in place of `access_token` the lowercase hex HMAC-SHA256 of it
+///   under a key derived from the encryption key (so the inner store can index access
+///   tokens and enforce their uniqueness without seeing one). `refresh_token` and
+///   `token_type` read as `None` and `scopes` as empty; `metadata` holds the envelope
+///   `{"v": 1, "kid": <key id>, "ct": "<base64 of nonce || ciphertext || tag>"}`, whose
+///   ciphertext is the whole token as JSON.
+/// - **Sessions**: `session_id`, `user_id`, `created_at`, `expires_at`, `last_activity`;
+///   `ip_address` and `user_agent` read as `None`, and `data` holds the same kind of
+///   envelope over the whole session as JSON.
+/// - **Kv entries**: keys (for prefix listing) and expiry instants in the clear; values as
+///   `version (1 byte) || key id (4 bytes, big-endian) || nonce (12) || ciphertext ||
+///   tag (16)`, so the length of a value shows (plus 33 bytes).
+/// - In all cases: how many items there are, which key id wrote each, and when they are
+///   written and read. Ciphertext lengths reveal plaintext lengths.
+///
+/// # Guarantees
+/// - Every write uses a fresh random 96-bit nonce; with random nonces, NIST SP 800-38D
+///   allows about 2^32 encryptions per key, so rotate keys well before that.
+/// - Each ciphertext is bound (as associated data) to its kind of record, its id or key,
+///   the format version and its key id: a ciphertext altered, or moved to another record,
+///   fails with [`StorageError::Integrity`] naming the record. A token or session whose
+///   plaintext columns (ids, timestamps, lookup hash) disagree with its encrypted copy
+///   also fails with `Integrity`, as does a record whose key id the [`Keyring`] lacks.
+///   A listing that meets such a record fails as a whole rather than dropping it.
+/// - Inputs are validated (SPEC.md section 10) on the values given, before anything is
+///   encrypted: the inner store sees hashes and envelopes, so it cannot check them.
+///
+/// Not protected: the inner store can delete records, serve an older version of a record
+/// (a replay of an earlier write of the same id), or change a kv entry's expiry, which is
+/// not encrypted.
+///
+/// # Key rotation
+/// New writes use the keyring's current key; records written with an old key stay
+/// readable and [`get_token_by_access_token`](AuthStorage::get_token_by_access_token)
+/// tries the current key's lookup hash, then each old key's. A record is re-encrypted
+/// with the current key when it is next written. To keep access tokens unique across
+/// keys (`ACC-2`), a token write first checks that no other live token holds the access
+/// token under an old key's hash. That check and the write are two inner operations, so
+/// two handles writing the same access token at the same instant, under different
+/// current keys, can both succeed; following the rollout order in [`Keyring`] (new key
+/// known everywhere as old before it becomes current) leaves only that concurrent window.
+///
+/// # Backend documentation (SPEC.md)
+/// - **Clock and timing** (`TIME-3`): none of its own; expiry is the inner store's, so
+///   use the inner store's [`TimingProfile`](authstore_spec::TimingProfile).
+/// - **Default TTL** (`TTL-2`): the inner store's.
+/// - **Value limit** (`KV-5`): the inner store's limit minus 33 bytes of envelope.
+/// - **Atomicity**: each method makes one inner call, except token writes under a keyring
+///   with old keys (see above) and access-token lookups that fall back to old keys.
+///
+/// `Debug` shows the inner store's `Debug` and the key ids, never key material. Clones
+/// share the inner store (if its clones do) and the keyring.
+#[derive(Clone)]
+pub struct EncryptedStorage<S> {
+    inner: S,
+    keys: Arc<Keyring>,
+}
+
+impl<S: AuthStorage> EncryptedStorage<S> {
+    /// `inner` encrypted with `key` alone.
+    pub fn new(inner: S, key: EncryptionKey) -> Self {
+        Self::with_keyring(inner, Keyring::new(key))
+    }
+
+    /// `inner` encrypted with `keyring`'s current key, reading records of its old keys too.
+    pub fn with_keyring(inner: S, keyring: Keyring) -> Self {
+        Self {
+            inner,
+            keys: Arc::new(keyring),
+        }
+    }
+
+    /// The inner store, which holds only what the type docs list.
+    pub fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    /// Fails with `Conflict` if a live token other than `token` holds its access token
+    /// under an old key's lookup hash (`ACC-2` across keys); the inner store enforces the
+    /// current key's.
+    async fn check_old_key_holders(&self, token: &AuthToken) -> Result<()> {
+        for old in self.keys.old() {
+            let hash = old.lookup_hash(&token.access_token);
+            if let Some(holder) = self.inner.get_token_by_access_token(&hash).await?
+                && holder.token_id != token.token_id
+            {
+                return Err(StorageError::Conflict(format!(
+                    "access token of token {:?} is held by another live token (written with \
+                     key id {})",
+                    token.token_id, old.id
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<S: fmt::Debug> fmt::Debug for EncryptedStorage<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EncryptedStorage")
+            .field("inner", &self.inner)
+            .field("current_key_id", &self.keys.current_key_id())
+            .field("old_key_ids", &self.keys.old_key_ids())
+            .finish()
+    }
+}
+
+#[async_trait]
+#[deny(clippy::missing_trait_methods)]
+impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
+    async fn store_token(&self, token: &AuthToken) -> Result<()> {
+        validate::token(token)?;
+        let sealed = envelope::seal_token(self.keys.current(), token)?;
+        self.check_old_key_holders(token).await?;
+        self.inner.store_token(&sealed).await
+    }
+
+    async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
+        validate::id("token id", token_id)?;
+        match self.inner.get_token(token_id).await? {
+            Some(stored) => envelope::open_token(&self.keys, &stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
+        validate::secret("access token", access_token)?;
+        let keys = std::iter::once(self.keys.current()).chain(self.keys.old());
+        for key in keys {
+            let hash = key.lookup_hash(access_token);
+            if let Some(stored) = self.inner.get_token_by_access_token(&hash).await? {
+                let token = envelope::open_token(&self.keys, &stored)?;
+                // open_token already ties the hash to the decrypted access token; this
+                // compares the bearer value itself (ACC-4).
+                if !bool::from(token.access_token.as_bytes().ct_eq(access_token.as_bytes())) {
+                    return Err(StorageError::Integrity(format!(
+                        "token {:?} was found by an access token it does not hold",
+                        token.token_id
+                    )));
+                }
+                return Ok(Some(token));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn update_token(&self, token: &AuthToken) -> Result<()> {
+        validate::token(token)?;
+        let sealed = envelope::seal_token(self.keys.current(), token)?;
+        if let Err(conflict) = self.check_old_key_holders(token).await {
+            // TOK-7 first: updating an absent token is NotFound whatever else holds.
+            if self.inner.get_token(&token.token_id).await?.is_none() {
+                return Err(StorageError::NotFound(format!(
+                    "update_token: no live token with id {:?}",
+                    token.token_id
+                )));
+            }
+            return Err(conflict);
+        }
+        self.inner.update_token(&sealed).await
+    }
+
+    async fn delete_token(&self, token_id: &str) -> Result<()> {
+        validate::id("token id", token_id)?;
+        self.inner.delete_token(token_id).await
+    }
+
+    async fn list_user_tokens(&self, user_id: &str) -> Result<Vec<AuthToken>> {
+        validate::id("user id", user_id)?;
+        let stored = self.inner.list_user_tokens(user_id).await?;
+        stored
+            .iter()
+            .map(|t| envelope::open_token(&self.keys, t))
+            .collect()
+    }
+
+    async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
+        validate::session(session_id, data)?;
+        let sealed = envelope::seal_session(self.keys.current(), data)?;
+        self.inner.store_session(session_id, &sealed).await
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<SessionData>> {
+        validate::id("session id", session_id)?;
+        match self.inner.get_session(session_id).await? {
+            Some(stored) => envelope::open_session(&self.keys, &stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<()> {
+        validate::id("session id", session_id)?;
+        self.inner.delete_session(session_id).await
+    }
+
+    async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionData>> {
+        validate::id("user id", user_id)?;
+        let stored = self.inner.list_user_sessions(user_id).await?;
+        stored
+            .iter()
+            .map(|s| envelope::open_session(&self.keys, s))
+            .collect()
+    }
+
+    async fn count_active_sessions(&self) -> Result<u64> {
+        self.inner.count_active_sessions().await
+    }
+
+    async fn store_kv(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        validate::key(key)?;
+        let sealed = envelope::seal_kv(self.keys.current(), key, value)?;
+        self.inner.store_kv(key, &sealed, ttl).await
+    }
+
+    async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        validate::key(key)?;
+        match self.inner.get_kv(key).await? {
+            Some(stored) => envelope::open_kv(&self.keys, key, &stored).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn delete_kv(&self, key: &str) -> Result<()> {
+        validate::key(key)?;
+        self.inner.delete_kv(key).await
+    }
+
+    async fn list_kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        validate::prefix(prefix)?;
+        self.inner.list_kv_keys(prefix).await
+    }
+
+    async fn cleanup_expired(&self) -> Result<()> {
+        self.inner.cleanup_expired().await
+    }
+}

@@ -1,0 +1,389 @@
+//! The inner representation: how a token, session or kv value is sealed into what the
+//! inner store holds, and opened and checked again on the way out.
+
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{AeadInOut, Key, KeyInit, Nonce, Tag};
+use authstore_spec::time::truncate_to_micros;
+use authstore_spec::{AuthToken, JsonMap, Result, SessionData, StorageError};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use chrono::{DateTime, Utc};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, Zeroizing};
+
+use super::key::{DerivedKeys, Keyring};
+
+/// Version of every envelope format below; bound into the associated data.
+const VERSION: u8 = 1;
+const NONCE_LEN: usize = 12;
+const TAG_LEN: usize = 16;
+/// kv envelope header: version byte and big-endian key id.
+const KV_HEADER_LEN: usize = 1 + 4;
+/// Bytes a kv value grows by on its way into the inner store.
+pub(super) const KV_OVERHEAD: usize = KV_HEADER_LEN + NONCE_LEN + TAG_LEN;
+
+/// What kind of record a ciphertext belongs to; part of its associated data so that a
+/// ciphertext can't move between namespaces (a token id and a kv key may be equal).
+#[derive(Debug, Clone, Copy)]
+enum Domain {
+    Token,
+    Session,
+    Kv,
+}
+
+impl Domain {
+    fn label(self) -> &'static str {
+        match self {
+            Domain::Token => "token",
+            Domain::Session => "session",
+            Domain::Kv => "kv",
+        }
+    }
+}
+
+/// The associated data binding a ciphertext to its record:
+/// `"authstore.encrypted" 0 domain 0 version kid(4, BE) id`. Only the id varies in length
+/// and it comes last, so two different records never share associated data.
+fn associated_data(domain: Domain, key_id: u32, record_id: &str) -> Vec<u8> {
+    let label = domain.label();
+    let mut aad = Vec::with_capacity(20 + label.len() + 6 + record_id.len());
+    aad.extend_from_slice(b"authstore.encrypted\0");
+    aad.extend_from_slice(label.as_bytes());
+    aad.push(0);
+    aad.push(VERSION);
+    aad.extend_from_slice(&key_id.to_be_bytes());
+    aad.extend_from_slice(record_id.as_bytes());
+    aad
+}
+
+/// Appends `nonce || ciphertext || tag` of `plaintext` to `out`, with a fresh random
+/// nonce.
+fn seal_into(
+    key: &DerivedKeys,
+    domain: Domain,
+    record_id: &str,
+    plaintext: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    let mut nonce = Nonce::<Aes256Gcm>::default();
+    getrandom::fill(nonce.as_mut_slice()).map_err(|err| StorageError::Backend {
+        message: format!(
+            "the operating system's random generator failed while encrypting {} {record_id:?}: {err}",
+            domain.label()
+        ),
+        source: None,
+    })?;
+    let start = out.len() + NONCE_LEN;
+    out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(plaintext);
+    let cipher = cipher(key);
+    let aad = associated_data(domain, key.id, record_id);
+    let tag = cipher
+        .encrypt_inout_detached(&nonce, &aad, (&mut out[start..]).into())
+        .map_err(|_| {
+            // AES-GCM refuses only plaintexts of 64 GiB or more.
+            StorageError::InvalidInput(format!(
+                "{} {record_id:?} is too large to encrypt ({} bytes)",
+                domain.label(),
+                plaintext.len()
+            ))
+        })?;
+    out.extend_from_slice(&tag);
+    Ok(())
+}
+
+/// The plaintext of `nonce || ciphertext || tag`, or `Integrity` naming the record.
+fn open(
+    key: &DerivedKeys,
+    domain: Domain,
+    record_id: &str,
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let failed = || {
+        StorageError::Integrity(format!(
+            "{} {record_id:?} failed authenticated decryption with key id {}: the ciphertext \
+             was altered, belongs to another record, or was written with other key material \
+             under this id",
+            domain.label(),
+            key.id
+        ))
+    };
+    if sealed.len() < NONCE_LEN + TAG_LEN {
+        return Err(failed());
+    }
+    let (nonce, rest) = sealed.split_at(NONCE_LEN);
+    let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
+    let nonce = Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| failed())?;
+    let tag = Tag::<Aes256Gcm>::try_from(tag).map_err(|_| failed())?;
+    let mut buffer = Zeroizing::new(ciphertext.to_vec());
+    let cipher = cipher(key);
+    let aad = associated_data(domain, key.id, record_id);
+    cipher
+        .decrypt_inout_detached(&nonce, &aad, buffer.as_mut_slice().into(), &tag)
+        .map_err(|_| failed())?;
+    Ok(buffer)
+}
+
+fn cipher(key: &DerivedKeys) -> Aes256Gcm {
+    let mut bytes = Key::<Aes256Gcm>::default();
+    bytes.copy_from_slice(key.cipher.as_slice());
+    let cipher = Aes256Gcm::new(&bytes);
+    bytes.as_mut_slice().zeroize();
+    cipher
+}
+
+fn keys_for<'k>(keys: &'k Keyring, key_id: u32, what: &str) -> Result<&'k DerivedKeys> {
+    keys.get(key_id).ok_or_else(|| {
+        StorageError::Integrity(format!(
+            "{what} is encrypted with key id {key_id}, which the keyring lacks"
+        ))
+    })
+}
+
+/// The JSON envelope kept in a token's metadata or a session's data:
+/// `{"v": 1, "kid": <key id>, "ct": base64(nonce || ciphertext || tag)}`.
+fn json_envelope(key_id: u32, sealed: &[u8]) -> JsonMap {
+    let mut map = JsonMap::new();
+    map.insert("v".into(), VERSION.into());
+    map.insert("kid".into(), key_id.into());
+    map.insert("ct".into(), BASE64.encode(sealed).into());
+    map
+}
+
+/// The key id and sealed bytes of a JSON envelope; `what` names the record in errors.
+fn parse_json_envelope(map: &JsonMap, what: &str) -> Result<(u32, Vec<u8>)> {
+    let malformed = |detail: &str| {
+        StorageError::Integrity(format!(
+            "{what} holds no valid encryption envelope in the inner store: {detail}"
+        ))
+    };
+    if map.len() != 3 {
+        return Err(malformed("expected exactly the fields v, kid and ct"));
+    }
+    match map.get("v").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => {}
+        Some(v) => return Err(malformed(&format!("unsupported envelope version {v}"))),
+        None => return Err(malformed("missing or non-numeric version \"v\"")),
+    }
+    let key_id = map
+        .get("kid")
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|kid| u32::try_from(kid).ok())
+        .ok_or_else(|| malformed("missing or invalid key id \"kid\""))?;
+    let sealed = map
+        .get("ct")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|ct| BASE64.decode(ct).ok())
+        .ok_or_else(|| malformed("missing or non-base64 ciphertext \"ct\""))?;
+    Ok((key_id, sealed))
+}
+
+fn same_instant(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    // The inner store may keep whole microseconds only (SPEC.md GEN-3).
+    truncate_to_micros(a) == truncate_to_micros(b)
+}
+
+/// Fails with `Integrity` naming `what` and the field unless `matches`.
+fn check_field(matches: bool, what: &str, field: &str) -> Result<()> {
+    if matches {
+        Ok(())
+    } else {
+        Err(StorageError::Integrity(format!(
+            "{what}: the inner store's {field} differs from the encrypted record's; the \
+             stored record was altered"
+        )))
+    }
+}
+
+/// The record the inner store keeps for `token`: lookup hash instead of the access
+/// token, the whole token encrypted in `metadata`, and only the plaintext columns the
+/// inner store needs (ids and timestamps).
+pub(super) fn seal_token(key: &DerivedKeys, token: &AuthToken) -> Result<AuthToken> {
+    let plaintext = Zeroizing::new(serde_json::to_vec(token)?);
+    let mut sealed = Vec::new();
+    seal_into(key, Domain::Token, &token.token_id, &plaintext, &mut sealed)?;
+    Ok(AuthToken {
+        token_id: token.token_id.clone(),
+        user_id: token.user_id.clone(),
+        access_token: key.lookup_hash(&token.access_token),
+        refresh_token: None,
+        token_type: None,
+        scopes: Vec::new(),
+        issued_at: token.issued_at,
+        expires_at: token.expires_at,
+        metadata: json_envelope(key.id, &sealed),
+    })
+}
+
+/// The token a stored record encrypts, after checking that its plaintext columns agree
+/// with the encrypted copy.
+pub(super) fn open_token(keys: &Keyring, stored: &AuthToken) -> Result<AuthToken> {
+    let what = format!("token {:?}", stored.token_id);
+    let (key_id, sealed) = parse_json_envelope(&stored.metadata, &what)?;
+    let key = keys_for(keys, key_id, &what)?;
+    let plaintext = open(key, Domain::Token, &stored.token_id, &sealed)?;
+    let token: AuthToken = serde_json::from_slice(&plaintext)?;
+    check_field(token.token_id == stored.token_id, &what, "token_id")?;
+    check_field(token.user_id == stored.user_id, &what, "user_id")?;
+    check_field(
+        same_instant(token.issued_at, stored.issued_at),
+        &what,
+        "issued_at",
+    )?;
+    check_field(
+        same_instant(token.expires_at, stored.expires_at),
+        &what,
+        "expires_at",
+    )?;
+    let hash = key.lookup_hash(&token.access_token);
+    check_field(
+        bool::from(hash.as_bytes().ct_eq(stored.access_token.as_bytes())),
+        &what,
+        "access-token lookup hash",
+    )?;
+    Ok(token)
+}
+
+/// The record the inner store keeps for `session`: ids and timestamps in the clear, the
+/// whole session encrypted in `data`.
+pub(super) fn seal_session(key: &DerivedKeys, session: &SessionData) -> Result<SessionData> {
+    let plaintext = Zeroizing::new(serde_json::to_vec(session)?);
+    let mut sealed = Vec::new();
+    seal_into(
+        key,
+        Domain::Session,
+        &session.session_id,
+        &plaintext,
+        &mut sealed,
+    )?;
+    Ok(SessionData {
+        session_id: session.session_id.clone(),
+        user_id: session.user_id.clone(),
+        created_at: session.created_at,
+        expires_at: session.expires_at,
+        last_activity: session.last_activity,
+        ip_address: None,
+        user_agent: None,
+        data: json_envelope(key.id, &sealed),
+    })
+}
+
+/// The session a stored record encrypts, after checking its plaintext columns.
+pub(super) fn open_session(keys: &Keyring, stored: &SessionData) -> Result<SessionData> {
+    let what = format!("session {:?}", stored.session_id);
+    let (key_id, sealed) = parse_json_envelope(&stored.data, &what)?;
+    let key = keys_for(keys, key_id, &what)?;
+    let plaintext = open(key, Domain::Session, &stored.session_id, &sealed)?;
+    let session: SessionData = serde_json::from_slice(&plaintext)?;
+    check_field(session.session_id == stored.session_id, &what, "session_id")?;
+    check_field(session.user_id == stored.user_id, &what, "user_id")?;
+    check_field(
+        same_instant(session.created_at, stored.created_at),
+        &what,
+        "created_at",
+    )?;
+    check_field(
+        same_instant(session.expires_at, stored.expires_at),
+        &what,
+        "expires_at",
+    )?;
+    check_field(
+        same_instant(session.last_activity, stored.last_activity),
+        &what,
+        "last_activity",
+    )?;
+    Ok(session)
+}
+
+/// The bytes the inner store keeps for kv value `value` under `key`:
+/// `version(1) || kid(4, BE) || nonce(12) || ciphertext || tag(16)`.
+pub(super) fn seal_kv(keys: &DerivedKeys, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(KV_OVERHEAD + value.len());
+    out.push(VERSION);
+    out.extend_from_slice(&keys.id.to_be_bytes());
+    seal_into(keys, Domain::Kv, key, value, &mut out)?;
+    Ok(out)
+}
+
+/// The value a stored kv envelope encrypts.
+pub(super) fn open_kv(keys: &Keyring, key: &str, stored: &[u8]) -> Result<Vec<u8>> {
+    let what = format!("kv entry {key:?}");
+    let Some((&version, rest)) = stored.split_first() else {
+        return Err(StorageError::Integrity(format!(
+            "{what} holds an empty value in the inner store, not an encryption envelope"
+        )));
+    };
+    if version != VERSION {
+        return Err(StorageError::Integrity(format!(
+            "{what} holds an envelope of unsupported version {version}"
+        )));
+    }
+    let Some((kid, sealed)) = rest.split_first_chunk::<4>() else {
+        return Err(StorageError::Integrity(format!(
+            "{what} holds a truncated encryption envelope"
+        )));
+    };
+    let derived = keys_for(keys, u32::from_be_bytes(*kid), &what)?;
+    let plaintext = open(derived, Domain::Kv, key, sealed)?;
+    // The caller owns the returned value; only intermediate copies are zeroed.
+    Ok(plaintext.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::encrypted::EncryptionKey;
+
+    fn ring() -> Keyring {
+        Keyring::new(EncryptionKey::new(5, [5; 32]))
+    }
+
+    #[test]
+    fn kv_envelope_layout() {
+        let ring = ring();
+        let sealed = seal_kv(ring.current(), "k", b"value").unwrap();
+        assert_eq!(sealed.len(), b"value".len() + KV_OVERHEAD);
+        assert_eq!(sealed[0], VERSION);
+        assert_eq!(&sealed[1..5], &5u32.to_be_bytes());
+        assert_eq!(open_kv(&ring, "k", &sealed).unwrap(), b"value");
+        // A fresh nonce per write: the same value seals differently each time.
+        assert_ne!(seal_kv(ring.current(), "k", b"value").unwrap(), sealed);
+    }
+
+    #[test]
+    fn kv_envelope_rejects_every_truncation() {
+        let ring = ring();
+        let sealed = seal_kv(ring.current(), "k", b"value").unwrap();
+        for len in 0..sealed.len() {
+            let err = open_kv(&ring, "k", &sealed[..len]).unwrap_err();
+            assert!(matches!(err, StorageError::Integrity(_)), "{len}: {err}");
+        }
+    }
+
+    #[test]
+    fn associated_data_separates_domains_and_ids() {
+        let a = associated_data(Domain::Token, 1, "x");
+        assert_ne!(a, associated_data(Domain::Session, 1, "x"));
+        assert_ne!(a, associated_data(Domain::Kv, 1, "x"));
+        assert_ne!(a, associated_data(Domain::Token, 2, "x"));
+        assert_ne!(a, associated_data(Domain::Token, 1, "y"));
+    }
+
+    #[test]
+    fn json_envelope_rejects_extra_and_bad_fields() {
+        let mut map = json_envelope(1, b"sealed");
+        assert_eq!(
+            parse_json_envelope(&map, "t").unwrap(),
+            (1, b"sealed".to_vec())
+        );
+        map.insert("x".into(), 1.into());
+        assert!(parse_json_envelope(&map, "t").is_err());
+        let mut map = json_envelope(1, b"sealed");
+        map.insert("v".into(), 2.into());
+        assert!(parse_json_envelope(&map, "t").is_err());
+        let mut map = json_envelope(1, b"sealed");
+        map.insert("kid".into(), (u64::from(u32::MAX) + 1).into());
+        assert!(parse_json_envelope(&map, "t").is_err());
+    }
+}

@@ -1,0 +1,196 @@
+//! [`Fixture`]: what a backend's factory hands to one scenario, and [`IntoFixture`]: what
+//! a factory may return instead (a bare storage, a fixture, or a `Result` of either).
+
+use std::fmt::{self, Display};
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use authstore_spec::AuthStorage;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+/// Fresh handles on an empty store for one scenario, with an optional second handle on
+/// the same data and an optional teardown.
+///
+/// ```
+/// # use authstore_conformance::Fixture;
+/// # fn demo<S: authstore_spec::AuthStorage + Clone + 'static>(storage: S) -> Fixture {
+/// let second = storage.clone();
+/// Fixture::new(storage)
+///     .with_second_handle(second)
+///     .with_teardown(async move { /* drop the scenario's schema */ })
+/// # }
+/// ```
+pub struct Fixture {
+    storage: Arc<dyn AuthStorage>,
+    second: Option<Arc<dyn AuthStorage>>,
+    teardown: Option<Teardown>,
+}
+
+/// A boxed teardown, its error as text.
+pub(crate) type Teardown = BoxFuture<'static, Result<(), String>>;
+
+/// A fixture taken apart: storage, second handle, teardown.
+pub(crate) type FixtureParts = (
+    Arc<dyn AuthStorage>,
+    Option<Arc<dyn AuthStorage>>,
+    Option<Teardown>,
+);
+
+impl Fixture {
+    /// A fixture over `storage`, which must start empty.
+    pub fn new(storage: impl AuthStorage + 'static) -> Self {
+        Self {
+            storage: Arc::new(storage),
+            second: None,
+            teardown: None,
+        }
+    }
+
+    /// This fixture with a second, independent handle on the same data (another pool,
+    /// another node, another wrapper over the same inner store), used by the
+    /// `multi-handle` scenarios.
+    pub fn with_second_handle(mut self, second: impl AuthStorage + 'static) -> Self {
+        self.second = Some(Arc::new(second));
+        self
+    }
+
+    /// This fixture with a teardown that runs after the scenario, whether it passed,
+    /// failed, panicked or timed out. It may return `()` or `Result<(), E: Display>`; an
+    /// error (or a panic) makes the scenario fail, so a leak is never silent.
+    pub fn with_teardown<F>(mut self, teardown: F) -> Self
+    where
+        F: Future + Send + 'static,
+        F::Output: TeardownOutput,
+    {
+        self.teardown = Some(teardown.map(TeardownOutput::into_result).boxed());
+        self
+    }
+
+    /// The storage under test.
+    pub fn storage(&self) -> &Arc<dyn AuthStorage> {
+        &self.storage
+    }
+
+    /// Whether the fixture has a second handle.
+    pub fn has_second_handle(&self) -> bool {
+        self.second.is_some()
+    }
+
+    pub(crate) fn into_parts(self) -> FixtureParts {
+        (self.storage, self.second, self.teardown)
+    }
+}
+
+impl fmt::Debug for Fixture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Fixture")
+            .field("second_handle", &self.second.is_some())
+            .field("teardown", &self.teardown.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a teardown future may return: `()` or `Result<(), E>` with a displayable error.
+pub trait TeardownOutput {
+    /// `Err(message)` if the teardown failed.
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl TeardownOutput for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Display> TeardownOutput for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|err| err.to_string())
+    }
+}
+
+/// Why a factory produced no fixture: its `Err`, displayed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FixtureError {
+    message: String,
+}
+
+impl FixtureError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl Display for FixtureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FixtureError {}
+
+/// Marker types that keep the [`IntoFixture`] impls apart; never named by users.
+///
+/// A blanket impl for every storage cannot sit next to one for `Result<T, E>` (the spec
+/// crate could implement `AuthStorage` for `Result`), so each impl has its own marker and
+/// type inference picks the one that applies.
+pub mod marker {
+    use super::PhantomData;
+
+    /// The factory returned a bare storage.
+    #[derive(Debug)]
+    pub struct Storage;
+
+    /// The factory returned a [`Fixture`](super::Fixture).
+    #[derive(Debug)]
+    pub struct Ready;
+
+    /// The factory returned a `Result` whose `Ok` is described by `M`.
+    #[derive(Debug)]
+    pub struct Fallible<M>(PhantomData<M>);
+}
+
+/// What a backend factory may yield: any `S: AuthStorage + 'static`, a [`Fixture`], or a
+/// `Result<T, E>` of either with `E: Display`, whose `Err` fails the scenario with its
+/// message (never a silent pass).
+///
+/// `M` is one of the [`marker`] types, inferred; write `T: IntoFixture<M>` with `M` a
+/// generic parameter when passing a factory on.
+pub trait IntoFixture<M> {
+    /// The fixture, or why there is none.
+    fn into_fixture(self) -> Result<Fixture, FixtureError>;
+}
+
+impl<S: AuthStorage + 'static> IntoFixture<marker::Storage> for S {
+    fn into_fixture(self) -> Result<Fixture, FixtureError> {
+        Ok(Fixture::new(self))
+    }
+}
+
+impl IntoFixture<marker::Ready> for Fixture {
+    fn into_fixture(self) -> Result<Fixture, FixtureError> {
+        Ok(self)
+    }
+}
+
+impl<T, E, M> IntoFixture<marker::Fallible<M>> for Result<T, E>
+where
+    T: IntoFixture<M>,
+    E: Display,
+{
+    fn into_fixture(self) -> Result<Fixture, FixtureError> {
+        match self {
+            Ok(inner) => inner.into_fixture(),
+            Err(err) => Err(FixtureError::new(err.to_string())),
+        }
+    }
+}

@@ -1,0 +1,374 @@
+//! Running scenarios: one with [`run_scenario`], the catalogue against several backends
+//! with [`run_catalogue`].
+
+use std::any::Any;
+use std::collections::HashMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use authstore_scenarios::{Ctx, Scenario};
+use authstore_spec::{Capabilities, Capability, TimingProfile};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use tokio::task::JoinError;
+
+use crate::fixture::{Fixture, FixtureError, IntoFixture, Teardown};
+use crate::report::{BackendReport, Report, ScenarioReport};
+
+/// How long one scenario (fixture set-up, body and teardown each) may take by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// How many scenarios [`run_catalogue`] runs at once by default; timing scenarios mostly
+/// sleep, so this is more than the cores.
+pub const DEFAULT_PARALLELISM: usize = 8;
+
+/// The result of one scenario against one backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check held.
+    Passed,
+    /// A check failed, the backend panicked or hung, or its fixture could not be built;
+    /// the message says which.
+    Failed(String),
+    /// The scenario needs these capabilities, which the backend does not claim; it was
+    /// not run, and this is never counted as passed.
+    NotClaimed(Vec<Capability>),
+}
+
+impl Verdict {
+    /// Whether the scenario ran and passed.
+    pub fn is_passed(&self) -> bool {
+        matches!(self, Verdict::Passed)
+    }
+
+    /// Whether the scenario ran and failed.
+    pub fn is_failed(&self) -> bool {
+        matches!(self, Verdict::Failed(_))
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Passed => f.write_str("passed"),
+            Verdict::Failed(message) => write!(f, "failed: {message}"),
+            Verdict::NotClaimed(missing) => f.write_str(&not_claimed_message(missing)),
+        }
+    }
+}
+
+/// `not claimed: needs multi-handle`, the wording of reports and ignored tests.
+pub(crate) fn not_claimed_message(missing: &[Capability]) -> String {
+    let names: Vec<&str> = missing.iter().map(|c| c.name()).collect();
+    format!("not claimed: needs {}", names.join(", "))
+}
+
+/// A [`Verdict`] and how long the scenario took, teardown included.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScenarioRun {
+    /// What happened.
+    pub verdict: Verdict,
+    /// Wall-clock time from start to the end of teardown.
+    pub duration: Duration,
+}
+
+/// Runs `scenario` on `fixture`, unless it needs a capability outside `claimed`.
+///
+/// The body runs in its own tokio task, so a panic (`GEN-1`) is a failure rather than a
+/// crash, and it is abandoned after `timeout` (`GEN-2`). The fixture's teardown then
+/// runs in every case, under the same timeout. Must be called within a tokio runtime.
+pub async fn run_scenario(
+    scenario: &Scenario,
+    fixture: Fixture,
+    claimed: Capabilities,
+    timing: TimingProfile,
+    timeout: Duration,
+) -> ScenarioRun {
+    let started = Instant::now();
+    let (storage, second, teardown) = fixture.into_parts();
+    let missing = claimed.missing(scenario.needs);
+    let verdict = if missing.is_empty() {
+        let mut ctx = Ctx::new(storage, timing);
+        if let Some(second) = second {
+            ctx = ctx.with_second_handle(second);
+        }
+        run_body(scenario, ctx, timeout).await
+    } else {
+        // Drop the handles before teardown, as after a run.
+        drop((storage, second));
+        Verdict::NotClaimed(missing)
+    };
+    let verdict = match (verdict, run_teardown(teardown, timeout).await) {
+        (verdict, Ok(())) => verdict,
+        (Verdict::Failed(message), Err(teardown)) => {
+            Verdict::Failed(format!("{message}\n(the teardown failed too: {teardown})"))
+        }
+        (_, Err(teardown)) => Verdict::Failed(format!("the fixture's teardown failed: {teardown}")),
+    };
+    ScenarioRun {
+        verdict,
+        duration: started.elapsed(),
+    }
+}
+
+async fn run_body(scenario: &Scenario, ctx: Ctx, timeout: Duration) -> Verdict {
+    let mut task = tokio::spawn((scenario.run)(ctx));
+    match tokio::time::timeout(timeout, &mut task).await {
+        Ok(Ok(Ok(()))) => Verdict::Passed,
+        Ok(Ok(Err(failure))) => Verdict::Failed(failure.message),
+        Ok(Err(join)) => Verdict::Failed(format!(
+            "the scenario panicked (GEN-1: no method may panic): {}",
+            join_error_message(join)
+        )),
+        Err(_) => {
+            task.abort();
+            Verdict::Failed(format!(
+                "the scenario did not finish within {timeout:?} (GEN-2: every method returns \
+                 within the backend's operation timeout)"
+            ))
+        }
+    }
+}
+
+async fn run_teardown(teardown: Option<Teardown>, timeout: Duration) -> Result<(), String> {
+    let Some(teardown) = teardown else {
+        return Ok(());
+    };
+    let mut task = tokio::spawn(teardown);
+    match tokio::time::timeout(timeout, &mut task).await {
+        Ok(Ok(result)) => result,
+        Ok(Err(join)) => Err(format!("it panicked: {}", join_error_message(join))),
+        Err(_) => {
+            task.abort();
+            Err(format!("it did not finish within {timeout:?}"))
+        }
+    }
+}
+
+/// The panic message in a [`JoinError`], or what else ended the task.
+fn join_error_message(join: JoinError) -> String {
+    if join.is_cancelled() {
+        return "the task was cancelled".to_string();
+    }
+    panic_message(join.into_panic())
+}
+
+fn panic_message(payload: Box<dyn Any + Send>) -> String {
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "a panic with a non-text payload".to_string()
+    }
+}
+
+type Factory = Arc<dyn Fn() -> BoxFuture<'static, Result<Fixture, FixtureError>> + Send + Sync>;
+
+/// A named backend to run the catalogue against: a factory called afresh for every
+/// scenario, the capabilities it claims and its timing profile.
+#[derive(Clone)]
+pub struct BackendUnderTest {
+    name: String,
+    capabilities: Capabilities,
+    timing: TimingProfile,
+    factory: Factory,
+}
+
+impl BackendUnderTest {
+    /// A backend named `name` whose `factory` yields a fresh, empty store (anything
+    /// [`IntoFixture`]) each call. It claims [`Capabilities::CORE`] and
+    /// [`TimingProfile::IN_PROCESS`] until told otherwise.
+    pub fn new<F, Fut, T, M>(name: impl Into<String>, factory: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: IntoFixture<M> + 'static,
+        M: 'static,
+    {
+        Self {
+            name: name.into(),
+            capabilities: Capabilities::CORE,
+            timing: TimingProfile::IN_PROCESS,
+            factory: Arc::new(move || factory().map(IntoFixture::into_fixture).boxed()),
+        }
+    }
+
+    /// This backend claiming exactly `capabilities`.
+    pub fn with_capabilities(mut self, capabilities: Capabilities) -> Self {
+        self.capabilities = capabilities;
+        self
+    }
+
+    /// This backend with another timing profile.
+    pub fn with_timing(mut self, timing: TimingProfile) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// The backend's name in reports.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What the backend claims.
+    pub fn capabilities(&self) -> Capabilities {
+        self.capabilities
+    }
+
+    /// The backend's timing profile.
+    pub fn timing(&self) -> TimingProfile {
+        self.timing
+    }
+
+    /// Calls the factory once.
+    pub async fn fixture(&self) -> Result<Fixture, FixtureError> {
+        (self.factory)().await
+    }
+
+    /// Runs one scenario on a fresh fixture: not claimed without calling the factory,
+    /// failed if the factory errs, panics or hangs.
+    pub async fn run(&self, scenario: &Scenario, timeout: Duration) -> ScenarioRun {
+        let started = Instant::now();
+        let missing = self.capabilities.missing(scenario.needs);
+        if !missing.is_empty() {
+            return ScenarioRun {
+                verdict: Verdict::NotClaimed(missing),
+                duration: started.elapsed(),
+            };
+        }
+        let build = tokio::spawn((self.factory)());
+        let fixture = match tokio::time::timeout(timeout, build).await {
+            Ok(Ok(Ok(fixture))) => fixture,
+            Ok(Ok(Err(err))) => return setup_failed(started, err.to_string()),
+            Ok(Err(join)) => {
+                return setup_failed(
+                    started,
+                    format!("the factory panicked: {}", join_error_message(join)),
+                );
+            }
+            Err(_) => {
+                return setup_failed(
+                    started,
+                    format!("the factory did not finish within {timeout:?}"),
+                );
+            }
+        };
+        let mut run =
+            run_scenario(scenario, fixture, self.capabilities, self.timing, timeout).await;
+        run.duration = started.elapsed();
+        run
+    }
+}
+
+fn setup_failed(started: Instant, reason: String) -> ScenarioRun {
+    ScenarioRun {
+        verdict: Verdict::Failed(format!("the backend could not be set up: {reason}")),
+        duration: started.elapsed(),
+    }
+}
+
+impl fmt::Debug for BackendUnderTest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("BackendUnderTest")
+            .field("name", &self.name)
+            .field("capabilities", &self.capabilities)
+            .field("timing", &self.timing)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Settings of [`run_catalogue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunOptions {
+    /// Per scenario: fixture set-up, body and teardown each.
+    pub timeout: Duration,
+    /// Scenarios running at once, across all backends (at least 1).
+    pub parallelism: usize,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        Self {
+            timeout: DEFAULT_TIMEOUT,
+            parallelism: DEFAULT_PARALLELISM,
+        }
+    }
+}
+
+/// One finished scenario, reported to [`run_catalogue`]'s progress callback.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress<'a> {
+    /// The backend's name.
+    pub backend: &'a str,
+    /// The scenario that finished.
+    pub scenario: &'a Scenario,
+    /// How it went.
+    pub run: &'a ScenarioRun,
+    /// Scenarios finished so far, this one included.
+    pub done: usize,
+    /// Scenarios in the whole run.
+    pub total: usize,
+}
+
+/// Runs every scenario against every backend, `options.parallelism` at a time, calling
+/// `progress` as each finishes; the report lists backends in the order given and
+/// scenarios in catalogue order. Must be called within a tokio runtime.
+pub async fn run_catalogue(
+    backends: &[BackendUnderTest],
+    scenarios: &[Scenario],
+    options: &RunOptions,
+    mut progress: impl FnMut(Progress<'_>),
+) -> Report {
+    let timeout = options.timeout;
+    let jobs: Vec<(usize, usize)> = (0..backends.len())
+        .flat_map(|b| (0..scenarios.len()).map(move |s| (b, s)))
+        .collect();
+    let total = jobs.len();
+    let mut results: HashMap<(usize, usize), ScenarioRun> = HashMap::with_capacity(total);
+    let mut finished = futures::stream::iter(jobs)
+        .map(|(b, s)| {
+            let backend = backends[b].clone();
+            let scenario = scenarios[s];
+            // A task per job, so factories and fixtures of different jobs use both cores.
+            tokio::spawn(async move { backend.run(&scenario, timeout).await })
+                .map(move |joined| ((b, s), joined))
+        })
+        .buffer_unordered(options.parallelism.max(1));
+    while let Some(((b, s), joined)) = finished.next().await {
+        let run = joined.unwrap_or_else(|join| ScenarioRun {
+            verdict: Verdict::Failed(format!(
+                "the runner's task for this scenario failed: {}",
+                join_error_message(join)
+            )),
+            duration: Duration::ZERO,
+        });
+        progress(Progress {
+            backend: backends[b].name(),
+            scenario: &scenarios[s],
+            run: &run,
+            done: results.len() + 1,
+            total,
+        });
+        results.insert((b, s), run);
+    }
+    let backends = backends
+        .iter()
+        .enumerate()
+        .map(|(b, backend)| {
+            let entries = scenarios
+                .iter()
+                .enumerate()
+                .filter_map(|(s, scenario)| {
+                    results
+                        .remove(&(b, s))
+                        .map(|run| ScenarioReport::new(scenario, &run))
+                })
+                .collect();
+            BackendReport::new(backend.name(), backend.capabilities(), entries)
+        })
+        .collect();
+    Report::new(backends)
+}
