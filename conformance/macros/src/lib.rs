@@ -224,3 +224,99 @@ fn capabilities_tokens(set: Capabilities) -> TokenStream2 {
     });
     quote!(::authstore_conformance::__private::Capabilities::NONE #(#withs)*)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> syn::Result<SuiteInput> {
+        syn::parse_str(text)
+    }
+
+    fn error(text: &str) -> String {
+        match parse(text) {
+            Ok(_) => panic!("{text} parsed"),
+            Err(err) => err.to_string(),
+        }
+    }
+
+    #[test]
+    fn defaults_when_no_option_is_given() {
+        let input = parse("mem, async { Store::new() }").unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(input.name, "mem");
+        assert!(input.capabilities.is_none() && input.timing.is_none() && input.timeout.is_none());
+        let expanded = expand(&input).to_string();
+        assert!(
+            expanded.contains("TimingProfile :: IN_PROCESS"),
+            "{expanded}"
+        );
+        assert!(expanded.contains("DEFAULT_TIMEOUT"), "{expanded}");
+    }
+
+    #[test]
+    fn options_in_any_order_with_trailing_comma() {
+        let input = parse(
+            "mem, async { Store::new() }, timeout = Duration::from_secs(5), \
+             capabilities = [multi_handle, expiry], timing = PROFILE,",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let claimed: Vec<Capability> = input
+            .capabilities
+            .iter()
+            .flatten()
+            .map(|(c, _)| *c)
+            .collect();
+        assert_eq!(claimed, [Capability::MultiHandle, Capability::Expiry]);
+        assert!(input.timing.is_some() && input.timeout.is_some());
+    }
+
+    #[test]
+    fn bad_options_are_compile_errors() {
+        assert!(error("m, async {}, colour = 1").contains("unknown option `colour`"));
+        assert!(error("m, async {}, capabilities = [fast]").contains("unknown capability `fast`"));
+        assert!(error("m, async {}, capabilities = [expiry, expiry]").contains("listed twice"));
+        assert!(error("m, async {}, timeout = A, timeout = B").contains("given twice"));
+        assert!(parse("m").is_err());
+    }
+
+    #[test]
+    fn one_test_per_scenario_and_unclaimed_ones_are_ignored() {
+        let input = parse("mem, async { Store::new() }, capabilities = []")
+            .unwrap_or_else(|e| panic!("{e}"));
+        let expanded = expand(&input).to_string();
+        let catalogue = authstore_scenarios::catalogue();
+        assert!(!catalogue.is_empty());
+        for scenario in &catalogue {
+            assert!(
+                expanded.contains(&format!("async fn {} ()", scenario.id)),
+                "{}",
+                scenario.id
+            );
+        }
+        let needing = catalogue
+            .iter()
+            .filter(|s| s.needs != Capabilities::NONE)
+            .count();
+        assert_eq!(expanded.matches("# [ignore =").count(), needing);
+        let claimed_all = parse(
+            "mem, async { Store::new() }, \
+             capabilities = [expiry, concurrency, large_values, multi_handle]",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!expand(&claimed_all).to_string().contains("# [ignore ="));
+    }
+
+    #[test]
+    fn ignore_reason_names_the_missing_capabilities() {
+        let input = parse("mem, async { Store::new() }").unwrap_or_else(|e| panic!("{e}"));
+        let expanded = expand(&input).to_string();
+        let multi = authstore_scenarios::catalogue()
+            .into_iter()
+            .any(|s| s.needs.contains(Capability::MultiHandle));
+        assert_eq!(
+            expanded.contains(r#"# [ignore = "not claimed: needs multi-handle"]"#),
+            multi,
+            "{expanded}"
+        );
+    }
+}

@@ -21,7 +21,7 @@ const RACERS: usize = 32;
 /// Iterations of each churning task.
 const ROUNDS: usize = 20;
 /// All tasks of a scenario finish within this, or the backend is taken to hang.
-const TASKS_DEADLINE: Duration = Duration::from_secs(120);
+const TASKS_DEADLINE: Duration = Duration::from_secs(60);
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     let concurrent = Capabilities::NONE.with(Capability::Concurrency);
@@ -114,11 +114,16 @@ async fn join_tasks(what: &str, tasks: Vec<JoinHandle<Outcome>>) -> Outcome {
 
 /// Version `i` of token `id`: every field says `i`, the user is one of four.
 fn token_version(id: &str, i: usize) -> AuthToken {
-    AuthToken::new(id, format!("user-{}", i % 4), format!("access-{id}-{i}"), HOUR)
-        .with_refresh_token(format!("refresh-{i}"))
-        .with_token_type(format!("type-{i}"))
-        .with_scopes([format!("scope-{i}"), format!("scope-{i}-b")])
-        .with_metadata("version", serde_json::json!(i))
+    AuthToken::new(
+        id,
+        format!("user-{}", i % 4),
+        format!("access-{id}-{i}"),
+        HOUR,
+    )
+    .with_refresh_token(format!("refresh-{i}"))
+    .with_token_type(format!("type-{i}"))
+    .with_scopes([format!("scope-{i}"), format!("scope-{i}-b")])
+    .with_metadata("version", serde_json::json!(i))
 }
 
 /// Checks that token `id` is either absent or exactly one of `versions`, and that the
@@ -166,8 +171,16 @@ async fn expect_one_token_state(
             .list_user_tokens(user)
             .await
             .check(&format!("list_user_tokens({user}) {context}"))?;
-        let expected: Vec<AuthToken> = current.iter().filter(|t| t.user_id == user).cloned().collect();
-        expect_eq(&listed, &expected, &format!("list_user_tokens({user}) {context}"))?;
+        let expected: Vec<AuthToken> = current
+            .iter()
+            .filter(|t| t.user_id == user)
+            .cloned()
+            .collect();
+        expect_eq(
+            &listed,
+            &expected,
+            &format!("list_user_tokens({user}) {context}"),
+        )?;
     }
     Ok(current)
 }
@@ -184,7 +197,7 @@ async fn token_writers_leave_one_version(ctx: Ctx) -> Outcome {
             tokio::spawn(async move {
                 // Half replace by store_token, half by update_token: both must succeed,
                 // the token being live throughout.
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     s.store_token(&token)
                         .await
                         .check(&format!("store_token(raced) v{i}"))
@@ -223,7 +236,9 @@ async fn readers_see_whole_versions(ctx: Ctx) -> Outcome {
     let tokens = [token("a"), token("b")];
     let sessions = [session("a"), session("b")];
     let values = [vec![b'a'; 64 * 1024], vec![b'b'; 48 * 1024]];
-    s.store_token(&tokens[0]).await.check("store_token(whole) a")?;
+    s.store_token(&tokens[0])
+        .await
+        .check("store_token(whole) a")?;
     s.store_session("whole", &sessions[0])
         .await
         .check("store_session(whole) a")?;
@@ -322,14 +337,12 @@ async fn token_store_delete_leaves_consistent_indexes(ctx: Ctx) -> Outcome {
             let (s, token) = (s.clone(), token.clone());
             tokio::spawn(async move {
                 for round in 0..ROUNDS {
-                    if (i + round) % 2 == 0 {
+                    if (i + round).is_multiple_of(2) {
                         s.store_token(&token)
                             .await
                             .check(&format!("store_token(churn) v{i}"))?;
                     } else {
-                        s.delete_token("churn")
-                            .await
-                            .check("delete_token(churn)")?;
+                        s.delete_token("churn").await.check("delete_token(churn)")?;
                     }
                 }
                 Ok(())
@@ -379,9 +392,16 @@ async fn session_churn_keeps_count_exact(ctx: Ctx) -> Outcome {
     let mut live_count = 0u64;
     for n in 0..IDS {
         let id = format!("s-{n}");
-        if let Some(data) = s.get_session(&id).await.check(&format!("get_session({id})"))? {
+        if let Some(data) = s
+            .get_session(&id)
+            .await
+            .check(&format!("get_session({id})"))?
+        {
             ensure(data.session_id == id, || {
-                format!("get_session({id}): returned a session with id {:?}", data.session_id)
+                format!(
+                    "get_session({id}): returned a session with id {:?}",
+                    data.session_id
+                )
             })?;
             live.entry(data.user_id.clone()).or_default().push(data);
             live_count += 1;
@@ -426,7 +446,7 @@ async fn kv_churn_keeps_listing_exact(ctx: Ctx) -> Outcome {
             tokio::spawn(async move {
                 for round in 0..ROUNDS {
                     let k = key((i * 5 + round) % KEYS);
-                    if (i + round) % 3 == 0 {
+                    if (i + round).is_multiple_of(3) {
                         s.delete_kv(&k).await.check(&format!("delete_kv({k})"))?;
                     } else {
                         s.store_kv(&k, format!("{k}={i}.{round}").as_bytes(), None)
@@ -494,7 +514,10 @@ async fn access_token_race_has_one_winner(ctx: Ctx) -> Outcome {
         .map(|i| AuthToken::new(format!("new-{i}"), "racer", "contested", HOUR))
         .collect();
     let winners = race_for_access_token(s, &contenders, false).await?;
-    let winner = single_winner(winners, "store_token of 32 new tokens with access token contested")?;
+    let winner = single_winner(
+        winners,
+        "store_token of 32 new tokens with access token contested",
+    )?;
     let got = s
         .get_token_by_access_token("contested")
         .await
@@ -507,9 +530,16 @@ async fn access_token_race_has_one_winner(ctx: Ctx) -> Outcome {
     for (i, token) in contenders.iter().enumerate().filter(|(i, _)| *i != winner) {
         let id = &token.token_id;
         let got = s.get_token(id).await.check(&format!("get_token({id})"))?;
-        expect_eq(&got, &None, &format!("get_token({id}) of a losing contender {i}"))?;
+        expect_eq(
+            &got,
+            &None,
+            &format!("get_token({id}) of a losing contender {i}"),
+        )?;
     }
-    let listed = s.list_user_tokens("racer").await.check("list_user_tokens(racer)")?;
+    let listed = s
+        .list_user_tokens("racer")
+        .await
+        .check("list_user_tokens(racer)")?;
     expect_eq(
         &listed,
         &vec![contenders[winner].clone()],
@@ -530,7 +560,10 @@ async fn access_token_race_has_one_winner(ctx: Ctx) -> Outcome {
         .map(|t| t.clone().with_access_token("contested-2"))
         .collect();
     let winners = race_for_access_token(s, &updates, true).await?;
-    let winner = single_winner(winners, "update_token of 32 tokens to access token contested-2")?;
+    let winner = single_winner(
+        winners,
+        "update_token of 32 tokens to access token contested-2",
+    )?;
     let got = s
         .get_token_by_access_token("contested-2")
         .await
@@ -544,14 +577,22 @@ async fn access_token_race_has_one_winner(ctx: Ctx) -> Outcome {
         let id = &original.token_id;
         let expected = if i == winner { &updates[i] } else { original };
         let got = s.get_token(id).await.check(&format!("get_token({id})"))?;
-        expect_eq(&got, &Some(expected.clone()), &format!("get_token({id}) after the race"))?;
+        expect_eq(
+            &got,
+            &Some(expected.clone()),
+            &format!("get_token({id}) after the race"),
+        )?;
         let access = &original.access_token;
         let got = s
             .get_token_by_access_token(access)
             .await
             .check(&format!("get_token_by_access_token({access})"))?;
         let expected = (i != winner).then(|| original.clone());
-        expect_eq(&got, &expected, &format!("get_token_by_access_token({access}) after the race"))?;
+        expect_eq(
+            &got,
+            &expected,
+            &format!("get_token_by_access_token({access}) after the race"),
+        )?;
     }
     Ok(())
 }
@@ -588,11 +629,17 @@ async fn race_for_access_token(
         .collect();
     let results = tokio::time::timeout(TASKS_DEADLINE, futures::future::join_all(tasks))
         .await
-        .map_err(|_| Failure::new(format!("racing writers did not finish within {TASKS_DEADLINE:?}")))?;
+        .map_err(|_| {
+            Failure::new(format!(
+                "racing writers did not finish within {TASKS_DEADLINE:?}"
+            ))
+        })?;
     let mut winners = Vec::new();
     for (i, result) in results.into_iter().enumerate() {
         let won = result.map_err(|err| {
-            Failure::new(format!("racing writer {i} panicked or was cancelled: {err}"))
+            Failure::new(format!(
+                "racing writer {i} panicked or was cancelled: {err}"
+            ))
         })??;
         if won {
             winners.push(i);
@@ -629,7 +676,7 @@ async fn access_token_handoff_keeps_one_holder(ctx: Ctx) -> Outcome {
                 let hot = mine.clone().with_access_token("hot");
                 for round in 0..ROUNDS {
                     // Take "hot" (by store or update), then give it back.
-                    let taken = if round % 2 == 0 {
+                    let taken = if round.is_multiple_of(2) {
                         s.store_token(&hot).await
                     } else {
                         s.update_token(&hot).await
@@ -650,7 +697,7 @@ async fn access_token_handoff_keeps_one_holder(ctx: Ctx) -> Outcome {
                     }
                 }
                 // Leave some tokens holding it at the end.
-                if i % 2 == 0 {
+                if i.is_multiple_of(2) {
                     match s.store_token(&hot).await {
                         Ok(()) => {}
                         Err(err) if err.kind() == ErrorKind::Conflict => {}

@@ -129,7 +129,9 @@ async fn kv_ttl_expires_on_time(ctx: Ctx) -> Outcome {
                 .await
                 .check(&format!("list_kv_keys({prefix})"))?;
             if !window.surely_live_now() {
-                s.delete_kv(&key).await.check(&format!("delete_kv({key})"))?;
+                s.delete_kv(&key)
+                    .await
+                    .check(&format!("delete_kv({key})"))?;
                 return Ok(Attempt::TooSlow);
             }
             expect_bytes(
@@ -144,7 +146,11 @@ async fn kv_ttl_expires_on_time(ctx: Ctx) -> Outcome {
             )?;
             window.wait_until_expired().await;
             let got = s.get_kv(&key).await.check(&format!("get_kv({key})"))?;
-            expect_eq(&got, &None, &format!("get_kv({key}) after ttl {ttl:?} + margin"))?;
+            expect_eq(
+                &got,
+                &None,
+                &format!("get_kv({key}) after ttl {ttl:?} + margin"),
+            )?;
             let listed = s
                 .list_kv_keys(&prefix)
                 .await
@@ -204,7 +210,11 @@ async fn kv_ttls_are_per_key(ctx: Ctx) -> Outcome {
                 remove_keys(&ctx, &[&short, &long]).await?;
                 return Ok(Attempt::TooSlow);
             }
-            expect_eq(&got_short, &None, &format!("get_kv({short}) after its ttl + margin"))?;
+            expect_eq(
+                &got_short,
+                &None,
+                &format!("get_kv({short}) after its ttl + margin"),
+            )?;
             expect_bytes(
                 got_long.as_deref(),
                 Some(b"L"),
@@ -217,7 +227,11 @@ async fn kv_ttls_are_per_key(ctx: Ctx) -> Outcome {
             )?;
             long_window.wait_until_expired().await;
             let got_long = s.get_kv(&long).await.check(&format!("get_kv({long})"))?;
-            expect_eq(&got_long, &None, &format!("get_kv({long}) after its ttl + margin"))?;
+            expect_eq(
+                &got_long,
+                &None,
+                &format!("get_kv({long}) after its ttl + margin"),
+            )?;
             Ok(Attempt::Conclusive)
         }
     })
@@ -250,10 +264,18 @@ async fn kv_zero_ttl_hides_value(ctx: Ctx) -> Outcome {
         .check("store_kv(z/fresh, ttl 0)")?;
     for key in ["z/replaced", "z/fresh"] {
         let got = s.get_kv(key).await.check(&format!("get_kv({key})"))?;
-        expect_eq(&got, &None, &format!("get_kv({key}) after store_kv with ttl 0"))?;
+        expect_eq(
+            &got,
+            &None,
+            &format!("get_kv({key}) after store_kv with ttl 0"),
+        )?;
     }
     let got = s.get_kv("z/kept").await.check("get_kv(z/kept)")?;
-    expect_bytes(got.as_deref(), Some(b"kept"), "get_kv(z/kept) next to zero-TTL keys")?;
+    expect_bytes(
+        got.as_deref(),
+        Some(b"kept"),
+        "get_kv(z/kept) next to zero-TTL keys",
+    )?;
     let listed = s.list_kv_keys("z/").await.check("list_kv_keys(z/)")?;
     expect_eq(
         &listed,
@@ -293,7 +315,11 @@ async fn kv_huge_ttls_mean_no_expiry(ctx: Ctx) -> Outcome {
     }
     expected.sort();
     let listed = s.list_kv_keys("huge/").await.check("list_kv_keys(huge/)")?;
-    expect_eq(&listed, &expected, "list_kv_keys(huge/) of keys with huge TTLs")
+    expect_eq(
+        &listed,
+        &expected,
+        "list_kv_keys(huge/) of keys with huge TTLs",
+    )
 }
 
 async fn kv_restore_shortens_ttl(ctx: Ctx) -> Outcome {
@@ -318,8 +344,14 @@ async fn kv_restore_shortens_ttl(ctx: Ctx) -> Outcome {
                     .check(&format!("store_kv({key}, ttl {ttl:?})"))?;
             }
             let window = ExpiryWindow::after_ttl(started, Utc::now(), ttl, timing);
-            let got_none = s.get_kv(&from_none).await.check(&format!("get_kv({from_none})"))?;
-            let got_long = s.get_kv(&from_long).await.check(&format!("get_kv({from_long})"))?;
+            let got_none = s
+                .get_kv(&from_none)
+                .await
+                .check(&format!("get_kv({from_none})"))?;
+            let got_long = s
+                .get_kv(&from_long)
+                .await
+                .check(&format!("get_kv({from_long})"))?;
             if !window.surely_live_now() {
                 remove_keys(&ctx, &[&from_none, &from_long]).await?;
                 return Ok(Attempt::TooSlow);
@@ -337,7 +369,9 @@ async fn kv_restore_shortens_ttl(ctx: Ctx) -> Outcome {
                 expect_eq(
                     &got,
                     &None,
-                    &format!("get_kv({key}) after the shorter ttl {ttl:?} of its re-store + margin"),
+                    &format!(
+                        "get_kv({key}) after the shorter ttl {ttl:?} of its re-store + margin"
+                    ),
                 )?;
             }
             let listed = s
@@ -440,7 +474,11 @@ async fn token_expires_on_time(ctx: Ctx) -> Outcome {
                 return Ok(Attempt::TooSlow);
             }
             let live = Some(token.clone());
-            expect_eq(&by_id, &live, &format!("get_token({id}) at 80% of its lifetime"))?;
+            expect_eq(
+                &by_id,
+                &live,
+                &format!("get_token({id}) at 80% of its lifetime"),
+            )?;
             expect_eq(
                 &by_access,
                 &live,
@@ -453,7 +491,11 @@ async fn token_expires_on_time(ctx: Ctx) -> Outcome {
             )?;
             window.wait_until_expired().await;
             let by_id = s.get_token(&id).await.check(&format!("get_token({id})"))?;
-            expect_eq(&by_id, &None, &format!("get_token({id}) after expires_at + margin"))?;
+            expect_eq(
+                &by_id,
+                &None,
+                &format!("get_token({id}) after expires_at + margin"),
+            )?;
             let by_access = s
                 .get_token_by_access_token(&access)
                 .await
@@ -493,7 +535,10 @@ async fn session_expires_on_time(ctx: Ctx) -> Outcome {
                 .check(&format!("store_session({id})"))?;
             let window = ExpiryWindow::at(session.expires_at, timing);
             sleep_until_late_in_life(session.expires_at, ttl).await;
-            let got = s.get_session(&id).await.check(&format!("get_session({id})"))?;
+            let got = s
+                .get_session(&id)
+                .await
+                .check(&format!("get_session({id})"))?;
             let listed = s
                 .list_user_sessions(&user)
                 .await
@@ -520,8 +565,15 @@ async fn session_expires_on_time(ctx: Ctx) -> Outcome {
             )?;
             expect_eq(&count, &1, "count_active_sessions() with one live session")?;
             window.wait_until_expired().await;
-            let got = s.get_session(&id).await.check(&format!("get_session({id})"))?;
-            expect_eq(&got, &None, &format!("get_session({id}) after expires_at + margin"))?;
+            let got = s
+                .get_session(&id)
+                .await
+                .check(&format!("get_session({id})"))?;
+            expect_eq(
+                &got,
+                &None,
+                &format!("get_session({id}) after expires_at + margin"),
+            )?;
             let listed = s
                 .list_user_sessions(&user)
                 .await
@@ -562,8 +614,13 @@ async fn items_at_expiry_instant_are_invisible(ctx: Ctx) -> Outcome {
         .await
         .check("store_kv(kv-live)")?;
     for (name, at) in [("now", now), ("past", past)] {
-        let token = AuthToken::new(format!("tok-{name}"), "alice", format!("access-{name}"), HOUR)
-            .with_expires_at(at);
+        let token = AuthToken::new(
+            format!("tok-{name}"),
+            "alice",
+            format!("access-{name}"),
+            HOUR,
+        )
+        .with_expires_at(at);
         s.store_token(&token)
             .await
             .check(&format!("store_token(tok-{name}) expiring at {at}"))?;
@@ -593,8 +650,15 @@ async fn items_at_expiry_instant_are_invisible(ctx: Ctx) -> Outcome {
             &format!("get_token_by_access_token({access}) of an expired token"),
         )?;
         let id = format!("ses-{name}");
-        let got = s.get_session(&id).await.check(&format!("get_session({id})"))?;
-        expect_eq(&got, &None, &format!("get_session({id}) of an expired session"))?;
+        let got = s
+            .get_session(&id)
+            .await
+            .check(&format!("get_session({id})"))?;
+        expect_eq(
+            &got,
+            &None,
+            &format!("get_session({id}) of an expired session"),
+        )?;
     }
     let tokens = s
         .list_user_tokens("alice")

@@ -145,12 +145,20 @@ async fn ids_round_trip_exactly(ctx: Ctx) -> Outcome {
             .list_user_tokens(id)
             .await
             .check(&format!("list_user_tokens({id:?})"))?;
-        expect_eq(&listed, &vec![token.clone()], &format!("list_user_tokens({id:?})"))?;
+        expect_eq(
+            &listed,
+            &vec![token.clone()],
+            &format!("list_user_tokens({id:?})"),
+        )?;
         let got = s
             .get_session(id)
             .await
             .check(&format!("get_session({id:?})"))?;
-        expect_eq(&got, &Some(session.clone()), &format!("get_session({id:?})"))?;
+        expect_eq(
+            &got,
+            &Some(session.clone()),
+            &format!("get_session({id:?})"),
+        )?;
         let listed = s
             .list_user_sessions(id)
             .await
@@ -223,12 +231,20 @@ async fn token_methods_reject_bad_ids(ctx: Ctx) -> Outcome {
         )?;
     }
     let got = s.get_token("tok").await.check("get_token(tok)")?;
-    expect_eq(&got, &Some(kept.clone()), "get_token(tok) after rejected updates")?;
+    expect_eq(
+        &got,
+        &Some(kept.clone()),
+        "get_token(tok) after rejected updates",
+    )?;
     let listed = s
         .list_user_tokens("alice")
         .await
         .check("list_user_tokens(alice)")?;
-    expect_eq(&listed, &vec![kept], "list_user_tokens(alice) after rejected writes")
+    expect_eq(
+        &listed,
+        &vec![kept],
+        "list_user_tokens(alice) after rejected writes",
+    )
 }
 
 async fn session_methods_reject_bad_ids(ctx: Ctx) -> Outcome {
@@ -245,13 +261,15 @@ async fn session_methods_reject_bad_ids(ctx: Ctx) -> Outcome {
             .check_err(invalid, &format!("store_session with {what} as session id"))?;
         let new_id = format!("new-{i}");
         let bad_user = SessionData::new(&new_id, &bad, HOUR);
-        s.store_session(&new_id, &bad_user)
-            .await
-            .check_err(invalid, &format!("store_session({new_id}) with {what} as user id"))?;
+        s.store_session(&new_id, &bad_user).await.check_err(
+            invalid,
+            &format!("store_session({new_id}) with {what} as user id"),
+        )?;
         let moved = kept.clone().with_user_id(&bad);
-        s.store_session("ses", &moved)
-            .await
-            .check_err(invalid, &format!("store_session(ses) with {what} as user id"))?;
+        s.store_session("ses", &moved).await.check_err(
+            invalid,
+            &format!("store_session(ses) with {what} as user id"),
+        )?;
         s.get_session(&bad)
             .await
             .check_err(invalid, &format!("get_session({what})"))?;
@@ -272,12 +290,20 @@ async fn session_methods_reject_bad_ids(ctx: Ctx) -> Outcome {
         )?;
     }
     let got = s.get_session("ses").await.check("get_session(ses)")?;
-    expect_eq(&got, &Some(kept.clone()), "get_session(ses) after rejected writes")?;
+    expect_eq(
+        &got,
+        &Some(kept.clone()),
+        "get_session(ses) after rejected writes",
+    )?;
     let listed = s
         .list_user_sessions("alice")
         .await
         .check("list_user_sessions(alice)")?;
-    expect_eq(&listed, &vec![kept], "list_user_sessions(alice) after rejected writes")?;
+    expect_eq(
+        &listed,
+        &vec![kept],
+        "list_user_sessions(alice) after rejected writes",
+    )?;
     let count = s
         .count_active_sessions()
         .await
@@ -294,7 +320,10 @@ async fn kv_methods_reject_bad_keys(ctx: Ctx) -> Outcome {
     let bad_keys = [
         ("an empty key", String::new()),
         ("a 513-byte key", "k".repeat(MAX_KEY_BYTES + 1)),
-        ("a 513-byte key of 256 two-byte characters and one byte", format!("{half}k")),
+        (
+            "a 513-byte key of 256 two-byte characters and one byte",
+            format!("{half}k"),
+        ),
         ("a key of 257 two-byte characters", format!("{half}é")),
         ("a key with a NUL inside", "k\0ey".to_string()),
         ("a key with a trailing NUL", "kept\0".to_string()),
@@ -322,7 +351,11 @@ async fn kv_methods_reject_bad_keys(ctx: Ctx) -> Outcome {
         "list_kv_keys(\"\") after rejected store_kv calls (nothing stored, nothing truncated)",
     )?;
     let got = s.get_kv("kept").await.check("get_kv(kept)")?;
-    expect_bytes(got.as_deref(), Some(b"kept"), "get_kv(kept) after rejected calls")
+    expect_bytes(
+        got.as_deref(),
+        Some(b"kept"),
+        "get_kv(kept) after rejected calls",
+    )
 }
 
 async fn secret_limits(ctx: Ctx) -> Outcome {
@@ -343,10 +376,9 @@ async fn secret_limits(ctx: Ctx) -> Outcome {
             .check(&format!("store_token({id}) with {what}-character secrets"))?;
         let got = s.get_token(&id).await.check(&format!("get_token({id})"))?;
         expect_eq(&got, &Some(token.clone()), &format!("get_token({id})"))?;
-        let got = s
-            .get_token_by_access_token(secret)
-            .await
-            .check(&format!("get_token_by_access_token({what}-character token)"))?;
+        let got = s.get_token_by_access_token(secret).await.check(&format!(
+            "get_token_by_access_token({what}-character token)"
+        ))?;
         expect_eq(
             &got,
             &Some(token),
@@ -367,20 +399,28 @@ async fn secret_limits(ctx: Ctx) -> Outcome {
     for (i, (what, bad)) in bad_secrets.iter().enumerate() {
         let id = format!("bad-{i}");
         let bad_access = AuthToken::new(&id, "alice", bad, HOUR);
-        s.store_token(&bad_access)
-            .await
-            .check_err(invalid, &format!("store_token({id}) with {what} access token"))?;
+        s.store_token(&bad_access).await.check_err(
+            invalid,
+            &format!("store_token({id}) with {what} access token"),
+        )?;
         let bad_refresh =
             AuthToken::new(&id, "alice", format!("access-{id}"), HOUR).with_refresh_token(bad);
-        s.store_token(&bad_refresh)
-            .await
-            .check_err(invalid, &format!("store_token({id}) with {what} refresh token"))?;
+        s.store_token(&bad_refresh).await.check_err(
+            invalid,
+            &format!("store_token({id}) with {what} refresh token"),
+        )?;
         s.update_token(&kept.clone().with_access_token(bad))
             .await
-            .check_err(invalid, &format!("update_token(tok) to {what} access token"))?;
+            .check_err(
+                invalid,
+                &format!("update_token(tok) to {what} access token"),
+            )?;
         s.update_token(&kept.clone().with_refresh_token(bad))
             .await
-            .check_err(invalid, &format!("update_token(tok) to {what} refresh token"))?;
+            .check_err(
+                invalid,
+                &format!("update_token(tok) to {what} refresh token"),
+            )?;
         s.get_token_by_access_token(bad)
             .await
             .check_err(invalid, &format!("get_token_by_access_token({what} token)"))?;
@@ -392,7 +432,11 @@ async fn secret_limits(ctx: Ctx) -> Outcome {
         )?;
     }
     let got = s.get_token("tok").await.check("get_token(tok)")?;
-    expect_eq(&got, &Some(kept.clone()), "get_token(tok) after rejected updates")?;
+    expect_eq(
+        &got,
+        &Some(kept.clone()),
+        "get_token(tok) after rejected updates",
+    )?;
     let got = s
         .get_token_by_access_token("access-kept")
         .await
@@ -421,7 +465,11 @@ async fn timestamp_range(ctx: Ctx) -> Outcome {
         .await
         .check("store_token(edge) issued 1970-01-01, expiring 9999-12-31T23:59:59")?;
     let got = s.get_token("edge").await.check("get_token(edge)")?;
-    expect_eq(&got, &Some(edge.clone()), "get_token(edge) with edge timestamps")?;
+    expect_eq(
+        &got,
+        &Some(edge.clone()),
+        "get_token(edge) with edge timestamps",
+    )?;
     let mut edge_session = SessionData::new("edge", "alice", HOUR);
     edge_session.created_at = min;
     edge_session.last_activity = min;
@@ -441,10 +489,30 @@ async fn timestamp_range(ctx: Ctx) -> Outcome {
     let invalid = ErrorKind::InvalidInput;
     let fresh = AuthToken::new("bad", "bob", "access-bad", HOUR);
     let bad_tokens = [
-        ("issued_at 1 µs before 1970", fresh.clone(), Some(before), None),
-        ("issued_at at chrono's minimum", fresh.clone(), Some(DateTime::<Utc>::MIN_UTC), None),
-        ("expires_at 1 s after 9999-12-31T23:59:59", fresh.clone(), None, Some(after)),
-        ("expires_at at chrono's maximum", fresh, None, Some(DateTime::<Utc>::MAX_UTC)),
+        (
+            "issued_at 1 µs before 1970",
+            fresh.clone(),
+            Some(before),
+            None,
+        ),
+        (
+            "issued_at at chrono's minimum",
+            fresh.clone(),
+            Some(DateTime::<Utc>::MIN_UTC),
+            None,
+        ),
+        (
+            "expires_at 1 s after 9999-12-31T23:59:59",
+            fresh.clone(),
+            None,
+            Some(after),
+        ),
+        (
+            "expires_at at chrono's maximum",
+            fresh,
+            None,
+            Some(DateTime::<Utc>::MAX_UTC),
+        ),
     ];
     for (what, mut token, issued_at, expires_at) in bad_tokens {
         token.issued_at = issued_at.unwrap_or(token.issued_at);
@@ -460,12 +528,20 @@ async fn timestamp_range(ctx: Ctx) -> Outcome {
             .check_err(invalid, &format!("update_token(edge) with {what}"))?;
     }
     let got = s.get_token("bad").await.check("get_token(bad)")?;
-    expect_eq(&got, &None, "get_token(bad) after rejected store_token calls")?;
+    expect_eq(
+        &got,
+        &None,
+        "get_token(bad) after rejected store_token calls",
+    )?;
     let got = s
         .get_token_by_access_token("access-bad")
         .await
         .check("get_token_by_access_token(access-bad)")?;
-    expect_eq(&got, &None, "get_token_by_access_token(access-bad) after rejected stores")?;
+    expect_eq(
+        &got,
+        &None,
+        "get_token_by_access_token(access-bad) after rejected stores",
+    )?;
     let got = s.get_token("edge").await.check("get_token(edge)")?;
     expect_eq(&got, &Some(edge), "get_token(edge) after rejected updates")?;
 
@@ -481,8 +557,14 @@ async fn timestamp_range(ctx: Ctx) -> Outcome {
             d.last_activity = before;
             d
         }),
-        ("expires_at 1 s after 9999-12-31T23:59:59", fresh.clone().with_expires_at(after)),
-        ("expires_at at chrono's maximum", fresh.with_expires_at(DateTime::<Utc>::MAX_UTC)),
+        (
+            "expires_at 1 s after 9999-12-31T23:59:59",
+            fresh.clone().with_expires_at(after),
+        ),
+        (
+            "expires_at at chrono's maximum",
+            fresh.with_expires_at(DateTime::<Utc>::MAX_UTC),
+        ),
     ];
     for (what, session) in &bad_sessions {
         s.store_session("bad", session)
@@ -495,9 +577,17 @@ async fn timestamp_range(ctx: Ctx) -> Outcome {
             .check_err(invalid, &format!("store_session(edge) with {what}"))?;
     }
     let got = s.get_session("bad").await.check("get_session(bad)")?;
-    expect_eq(&got, &None, "get_session(bad) after rejected store_session calls")?;
+    expect_eq(
+        &got,
+        &None,
+        "get_session(bad) after rejected store_session calls",
+    )?;
     let got = s.get_session("edge").await.check("get_session(edge)")?;
-    expect_eq(&got, &Some(edge_session), "get_session(edge) after rejected re-stores")?;
+    expect_eq(
+        &got,
+        &Some(edge_session),
+        "get_session(edge) after rejected re-stores",
+    )?;
     let count = s
         .count_active_sessions()
         .await
@@ -591,9 +681,17 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
         .with_metadata(h, serde_json::json!({ h: [h] }));
     let rule = validate::token(&token);
     let call = format!("store_token(every field {shown})");
-    as_rule_says(within_deadline(&call, s.store_token(&token)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.store_token(&token)).await?,
+        &rule,
+        &call,
+    )?;
     let call = format!("update_token(every field {shown})");
-    as_rule_says(within_deadline(&call, s.update_token(&token)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.update_token(&token)).await?,
+        &rule,
+        &call,
+    )?;
     let rule = validate::id("token id", h);
     let call = format!("get_token({shown})");
     as_rule_says(within_deadline(&call, s.get_token(h)).await?, &rule, &call)?;
@@ -606,7 +704,11 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
     )?;
     let rule = validate::id("user id", h);
     let call = format!("list_user_tokens({shown})");
-    as_rule_says(within_deadline(&call, s.list_user_tokens(h)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.list_user_tokens(h)).await?,
+        &rule,
+        &call,
+    )?;
 
     let session = SessionData::new(h, h, HOUR)
         .with_ip_address(h)
@@ -614,13 +716,25 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
         .with_data(h, serde_json::json!(h));
     let rule = validate::session(h, &session);
     let call = format!("store_session(every field {shown})");
-    as_rule_says(within_deadline(&call, s.store_session(h, &session)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.store_session(h, &session)).await?,
+        &rule,
+        &call,
+    )?;
     let rule = validate::id("session id", h);
     let call = format!("get_session({shown})");
-    as_rule_says(within_deadline(&call, s.get_session(h)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.get_session(h)).await?,
+        &rule,
+        &call,
+    )?;
     let rule = validate::id("user id", h);
     let call = format!("list_user_sessions({shown})");
-    as_rule_says(within_deadline(&call, s.list_user_sessions(h)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.list_user_sessions(h)).await?,
+        &rule,
+        &call,
+    )?;
 
     let rule = validate::key(h);
     for ttl in [None, Some(Duration::MAX), Some(HOUR)] {
@@ -635,21 +749,37 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
     as_rule_says(within_deadline(&call, s.get_kv(h)).await?, &rule, &call)?;
     let rule = validate::prefix(h);
     let call = format!("list_kv_keys({shown})");
-    as_rule_says(within_deadline(&call, s.list_kv_keys(h)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.list_kv_keys(h)).await?,
+        &rule,
+        &call,
+    )?;
 
     let rule = validate::key(h);
     let call = format!("delete_kv({shown})");
     as_rule_says(within_deadline(&call, s.delete_kv(h)).await?, &rule, &call)?;
     let rule = validate::id("session id", h);
     let call = format!("delete_session({shown})");
-    as_rule_says(within_deadline(&call, s.delete_session(h)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.delete_session(h)).await?,
+        &rule,
+        &call,
+    )?;
     let rule = validate::id("token id", h);
     let call = format!("delete_token({shown})");
-    as_rule_says(within_deadline(&call, s.delete_token(h)).await?, &rule, &call)?;
+    as_rule_says(
+        within_deadline(&call, s.delete_token(h)).await?,
+        &rule,
+        &call,
+    )?;
     let call = "count_active_sessions()";
-    within_deadline(call, s.count_active_sessions()).await?.check(call)?;
+    within_deadline(call, s.count_active_sessions())
+        .await?
+        .check(call)?;
     let call = "cleanup_expired()";
-    within_deadline(call, s.cleanup_expired()).await?.check(call)?;
+    within_deadline(call, s.cleanup_expired())
+        .await?
+        .check(call)?;
     Ok(())
 }
 
@@ -698,5 +828,9 @@ async fn hostile_values_never_panic_or_hang(ctx: Ctx) -> Outcome {
         .get_token_by_access_token("access-after")
         .await
         .check("get_token_by_access_token(access-after)")?;
-    expect_eq(&got, &Some(token), "get_token_by_access_token(access-after) after the barrage")
+    expect_eq(
+        &got,
+        &Some(token),
+        "get_token_by_access_token(access-after) after the barrage",
+    )
 }

@@ -96,9 +96,17 @@ async fn upsert_last_write_wins(ctx: Ctx) -> Outcome {
     // A shorter value after a longer one must not keep the old tail.
     s.store_kv("k", b"x", None).await.check("store_kv(k, x)")?;
     let got = s.get_kv("k").await.check("get_kv(k)")?;
-    expect_bytes(got.as_deref(), Some(b"x"), "get_kv(k) after a shorter value")?;
+    expect_bytes(
+        got.as_deref(),
+        Some(b"x"),
+        "get_kv(k) after a shorter value",
+    )?;
     let keys = s.list_kv_keys("").await.check("list_kv_keys(\"\")")?;
-    expect_eq(&keys, &vec!["k".to_string()], "list_kv_keys(\"\") after four upserts")
+    expect_eq(
+        &keys,
+        &vec!["k".to_string()],
+        "list_kv_keys(\"\") after four upserts",
+    )
 }
 
 async fn empty_value_reads_as_some_empty(ctx: Ctx) -> Outcome {
@@ -116,7 +124,11 @@ async fn empty_value_reads_as_some_empty(ctx: Ctx) -> Outcome {
         .await
         .check("store_kv(was-full, [])")?;
     let got = s.get_kv("was-full").await.check("get_kv(was-full)")?;
-    expect_eq(&got, &Some(Vec::new()), "get_kv(was-full) after storing empty")?;
+    expect_eq(
+        &got,
+        &Some(Vec::new()),
+        "get_kv(was-full) after storing empty",
+    )?;
     let keys = s.list_kv_keys("").await.check("list_kv_keys(\"\")")?;
     expect_eq(
         &keys,
@@ -127,7 +139,10 @@ async fn empty_value_reads_as_some_empty(ctx: Ctx) -> Outcome {
 
 async fn absent_key_is_none(ctx: Ctx) -> Outcome {
     let s = ctx.storage();
-    let got = s.get_kv("never").await.check("get_kv(never) on an empty store")?;
+    let got = s
+        .get_kv("never")
+        .await
+        .check("get_kv(never) on an empty store")?;
     expect_eq(&got, &None, "get_kv(never) on an empty store")?;
     s.store_kv("present", b"v", None)
         .await
@@ -137,7 +152,11 @@ async fn absent_key_is_none(ctx: Ctx) -> Outcome {
             .get_kv(sibling)
             .await
             .check(&format!("get_kv({sibling:?})"))?;
-        expect_eq(&got, &None, &format!("get_kv({sibling:?}) next to key \"present\""))?;
+        expect_eq(
+            &got,
+            &None,
+            &format!("get_kv({sibling:?}) next to key \"present\""),
+        )?;
     }
     Ok(())
 }
@@ -151,7 +170,10 @@ async fn every_byte_value_round_trips(ctx: Ctx) -> Outcome {
         ("ff", vec![0xFF]),
         ("nuls", vec![0; 64]),
         // A truncated UTF-8 sequence, a lone continuation byte and an overlong NUL.
-        ("broken-utf8", vec![b'a', 0xE2, 0x82, b'b', 0x80, 0xC0, 0x80]),
+        (
+            "broken-utf8",
+            vec![b'a', 0xE2, 0x82, b'b', 0x80, 0xC0, 0x80],
+        ),
         ("trailing-nul", b"text\0".to_vec()),
     ];
     for (key, value) in &values {
@@ -194,7 +216,12 @@ async fn oversized_values_rejected_never_truncated(ctx: Ctx) -> Outcome {
         let call = format!("store_kv({key}, {mib} MiB)");
         let expected: &[u8] = match s.store_kv(&key, &value, None).await {
             Ok(()) => &value,
-            Err(err) if matches!(err.kind(), ErrorKind::InvalidInput | ErrorKind::CapacityExceeded) => {
+            Err(err)
+                if matches!(
+                    err.kind(),
+                    ErrorKind::InvalidInput | ErrorKind::CapacityExceeded
+                ) =>
+            {
                 &previous
             }
             Err(err) => {
@@ -217,15 +244,27 @@ async fn oversized_values_rejected_never_truncated(ctx: Ctx) -> Outcome {
 
 async fn delete_removes_entry_and_listing(ctx: Ctx) -> Outcome {
     let s = ctx.storage();
-    s.store_kv("gone", b"v", None).await.check("store_kv(gone)")?;
-    s.store_kv("kept", b"w", None).await.check("store_kv(kept)")?;
+    s.store_kv("gone", b"v", None)
+        .await
+        .check("store_kv(gone)")?;
+    s.store_kv("kept", b"w", None)
+        .await
+        .check("store_kv(kept)")?;
     s.delete_kv("gone").await.check("delete_kv(gone)")?;
     let got = s.get_kv("gone").await.check("get_kv(gone)")?;
     expect_eq(&got, &None, "get_kv(gone) after delete_kv(gone)")?;
     let keys = s.list_kv_keys("").await.check("list_kv_keys(\"\")")?;
-    expect_eq(&keys, &vec!["kept".to_string()], "list_kv_keys(\"\") after delete_kv(gone)")?;
+    expect_eq(
+        &keys,
+        &vec!["kept".to_string()],
+        "list_kv_keys(\"\") after delete_kv(gone)",
+    )?;
     let got = s.get_kv("kept").await.check("get_kv(kept)")?;
-    expect_bytes(got.as_deref(), Some(b"w"), "get_kv(kept) after deleting another key")?;
+    expect_bytes(
+        got.as_deref(),
+        Some(b"w"),
+        "get_kv(kept) after deleting another key",
+    )?;
     s.delete_kv("gone")
         .await
         .check("delete_kv(gone) a second time")?;
@@ -237,7 +276,11 @@ async fn delete_removes_entry_and_listing(ctx: Ctx) -> Outcome {
         .await
         .check("store_kv(gone) after delete")?;
     let got = s.get_kv("gone").await.check("get_kv(gone)")?;
-    expect_bytes(got.as_deref(), Some(b"again"), "get_kv(gone) after re-store")
+    expect_bytes(
+        got.as_deref(),
+        Some(b"again"),
+        "get_kv(gone) after re-store",
+    )
 }
 
 async fn keys_round_trip_exactly(ctx: Ctx) -> Outcome {
@@ -264,7 +307,9 @@ async fn keys_round_trip_exactly(ctx: Ctx) -> Outcome {
     .chain([long_ascii, long_two_byte, long_mixed])
     .collect();
     for key in &keys {
-        ensure(key.len() <= 512, || format!("test key {key:?} is over 512 bytes"))?;
+        ensure(key.len() <= 512, || {
+            format!("test key {key:?} is over 512 bytes")
+        })?;
     }
     for (i, key) in keys.iter().enumerate() {
         s.store_kv(key, format!("value-{i}").as_bytes(), None)
@@ -283,5 +328,9 @@ async fn keys_round_trip_exactly(ctx: Ctx) -> Outcome {
     let mut expected = keys.clone();
     expected.sort();
     let listed = s.list_kv_keys("").await.check("list_kv_keys(\"\")")?;
-    expect_eq(&listed, &expected, "list_kv_keys(\"\") of keys stored verbatim")
+    expect_eq(
+        &listed,
+        &expected,
+        "list_kv_keys(\"\") of keys stored verbatim",
+    )
 }

@@ -113,7 +113,11 @@ async fn expect_listing(ctx: &Ctx, prefix: &str, expected: &[&str], context: &st
         .check(&format!("list_kv_keys({prefix:?})"))?;
     let mut expected: Vec<String> = expected.iter().map(|k| k.to_string()).collect();
     expected.sort();
-    expect_eq(&listed, &expected, &format!("list_kv_keys({prefix:?}) {context}"))
+    expect_eq(
+        &listed,
+        &expected,
+        &format!("list_kv_keys({prefix:?}) {context}"),
+    )
 }
 
 fn owned(keys: &[&str]) -> Vec<String> {
@@ -169,7 +173,13 @@ async fn metacharacters_are_literal(ctx: Ctx) -> Outcome {
             vec![format!("a{c}b")]
         };
         let expected_a: Vec<&str> = expected_a.iter().map(String::as_str).collect();
-        expect_listing(&ctx, &with_a, &expected_a, "(metacharacter must be literal)").await?;
+        expect_listing(
+            &ctx,
+            &with_a,
+            &expected_a,
+            "(metacharacter must be literal)",
+        )
+        .await?;
         let alone = c.to_string();
         let expected_alone = format!("{c}k");
         expect_listing(
@@ -190,7 +200,11 @@ async fn metacharacters_are_literal(ctx: Ctx) -> Outcome {
 }
 
 async fn is_case_sensitive(ctx: Ctx) -> Outcome {
-    store_all(&ctx, &owned(&["User:1", "user:2", "USER:3", "uSeR:4", "ÄBC", "äbc"])).await?;
+    store_all(
+        &ctx,
+        &owned(&["User:1", "user:2", "USER:3", "uSeR:4", "ÄBC", "äbc"]),
+    )
+    .await?;
     expect_listing(&ctx, "user", &["user:2"], "(case-sensitive)").await?;
     expect_listing(&ctx, "User", &["User:1"], "(case-sensitive)").await?;
     expect_listing(&ctx, "USER", &["USER:3"], "(case-sensitive)").await?;
@@ -233,7 +247,11 @@ async fn is_in_byte_order(ctx: Ctx) -> Outcome {
         .list_kv_keys("")
         .await
         .check("list_kv_keys(\"\")")?;
-    expect_eq(&listed, &expected, "list_kv_keys(\"\") in ascending UTF-8 byte order")?;
+    expect_eq(
+        &listed,
+        &expected,
+        "list_kv_keys(\"\") in ascending UTF-8 byte order",
+    )?;
     expect_listing(
         &ctx,
         "a",
@@ -253,7 +271,13 @@ async fn empty_prefix_lists_every_key(ctx: Ctx) -> Outcome {
 
 async fn whole_key_as_prefix(ctx: Ctx) -> Outcome {
     store_all(&ctx, &owned(&["ab", "abc", "abcd", "abd", "abc "])).await?;
-    expect_listing(&ctx, "abc", &["abc", "abc ", "abcd"], "(prefix equal to a key)").await?;
+    expect_listing(
+        &ctx,
+        "abc",
+        &["abc", "abc ", "abcd"],
+        "(prefix equal to a key)",
+    )
+    .await?;
     expect_listing(&ctx, "abcd", &["abcd"], "(prefix equal to the longest key)").await?;
     expect_listing(&ctx, "abcde", &[], "(prefix longer than every key)").await
 }
@@ -261,8 +285,18 @@ async fn whole_key_as_prefix(ctx: Ctx) -> Outcome {
 async fn unicode_prefix_matches_bytes(ctx: Ctx) -> Outcome {
     let nfc = "\u{e9}-nfc";
     let nfd = "e\u{301}-nfd";
-    store_all(&ctx, &owned(&[nfc, nfd, "e-plain", "E-upper", "\u{c9}-upper"])).await?;
-    expect_listing(&ctx, "\u{e9}", &[nfc], "(é must not match e+U+0301, e or E)").await?;
+    store_all(
+        &ctx,
+        &owned(&[nfc, nfd, "e-plain", "E-upper", "\u{c9}-upper"]),
+    )
+    .await?;
+    expect_listing(
+        &ctx,
+        "\u{e9}",
+        &[nfc],
+        "(é must not match e+U+0301, e or E)",
+    )
+    .await?;
     expect_listing(&ctx, "e\u{301}", &[nfd], "(e+U+0301 must not match é)").await?;
     expect_listing(&ctx, "e", &[nfd, "e-plain"], "(e matches by bytes)").await?;
     expect_listing(&ctx, "\u{c9}", &["\u{c9}-upper"], "(É must not match é)").await
@@ -315,7 +349,10 @@ async fn prefix_limits(ctx: Ctx) -> Outcome {
     let too_long_two_byte = format!("{longest_two_byte}a");
     let bad = [
         ("513 bytes", too_long),
-        ("513 bytes, 256 of them two-byte characters", too_long_two_byte),
+        (
+            "513 bytes, 256 of them two-byte characters",
+            too_long_two_byte,
+        ),
         ("a NUL", "p\0".to_string()),
         ("only a NUL", "\0".to_string()),
     ];

@@ -1,3 +1,3 @@
-authstore_conformance::conformance_suite!(third_party, async {
-    third_party_backend::MyStore::new()
-});
+//! The whole conformance catalogue against `MyStore`: one invocation is all it takes.
+use third_party_backend::MyStore;
+authstore_conformance::conformance_suite!(third_party, async { MyStore::new() });
