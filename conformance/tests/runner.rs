@@ -399,3 +399,34 @@ async fn markdown_has_the_matrix_totals_and_failures() {
         )
     });
 }
+
+/// What `conformance_suite!` expands each test body to, with a factory that errs: the
+/// test must fail with the factory's message, never pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "no PostgreSQL reachable: set AUTHSTORE_POSTGRES_URL")]
+async fn a_suite_test_with_a_failing_factory_fails() {
+    authstore_conformance::__private::run_test(
+        "postgres",
+        "tokens_store_then_get",
+        Capabilities::CORE,
+        TimingProfile::IN_PROCESS,
+        TIMEOUT,
+        async { Err::<MemoryStorage, _>("no PostgreSQL reachable: set AUTHSTORE_POSTGRES_URL") },
+    )
+    .await;
+}
+
+/// The same with a backend that fails the scenario: the panic carries id and clauses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[should_panic(expected = "conformance scenario `tokens_store_then_get` failed on `forgetful`")]
+async fn a_suite_test_on_a_broken_backend_fails() {
+    authstore_conformance::__private::run_test(
+        "forgetful",
+        "tokens_store_then_get",
+        Capabilities::CORE,
+        TimingProfile::IN_PROCESS,
+        TIMEOUT,
+        async { Faulty::new(Fault::ForgetsTokens) },
+    )
+    .await;
+}

@@ -83,6 +83,9 @@ pub use self::key::{EncryptionKey, KeyError, Keyring};
 /// - **Value limit** (`KV-5`): the inner store's limit minus 33 bytes of envelope.
 /// - **Atomicity**: each method makes one inner call, except token writes under a keyring
 ///   with old keys (see above) and access-token lookups that fall back to old keys.
+/// - **Scheduling**: each call that encrypts or decrypts spends one unit of tokio's
+///   cooperative budget ([`tokio::task::consume_budget`]), so a task looping over calls
+///   yields to its worker's other tasks even when the inner store never waits.
 ///
 /// `Debug` shows the inner store's `Debug` and the key ids, never key material. Clones
 /// share the inner store (if its clones do) and the keyring.
@@ -131,6 +134,14 @@ impl<S: AuthStorage> EncryptedStorage<S> {
     }
 }
 
+/// A yield point for the CPU-bound crypto of each call: it returns to the tokio scheduler
+/// only once the task's cooperative budget is spent, so a task looping over encrypted
+/// calls (which may never wait on I/O, e.g. over an in-memory store) cannot starve the
+/// other tasks of its worker thread. Outside a tokio runtime it does nothing.
+async fn cooperate() {
+    tokio::task::consume_budget().await;
+}
+
 impl<S: fmt::Debug> fmt::Debug for EncryptedStorage<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EncryptedStorage")
@@ -145,6 +156,7 @@ impl<S: fmt::Debug> fmt::Debug for EncryptedStorage<S> {
 #[deny(clippy::missing_trait_methods)]
 impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     async fn store_token(&self, token: &AuthToken) -> Result<()> {
+        cooperate().await;
         validate::token(token)?;
         let sealed = envelope::seal_token(self.keys.current(), token)?;
         self.check_old_key_holders(token).await?;
@@ -152,6 +164,7 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     }
 
     async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
+        cooperate().await;
         validate::id("token id", token_id)?;
         match self.inner.get_token(token_id).await? {
             Some(stored) => envelope::open_token(&self.keys, &stored).map(Some),
@@ -160,6 +173,7 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     }
 
     async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
+        cooperate().await;
         validate::secret("access token", access_token)?;
         let keys = std::iter::once(self.keys.current()).chain(self.keys.old());
         for key in keys {
@@ -181,6 +195,7 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     }
 
     async fn update_token(&self, token: &AuthToken) -> Result<()> {
+        cooperate().await;
         validate::token(token)?;
         let sealed = envelope::seal_token(self.keys.current(), token)?;
         if let Err(conflict) = self.check_old_key_holders(token).await {
@@ -202,6 +217,7 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     }
 
     async fn list_user_tokens(&self, user_id: &str) -> Result<Vec<AuthToken>> {
+        cooperate().await;
         validate::id("user id", user_id)?;
         let stored = self.inner.list_user_tokens(user_id).await?;
         stored
@@ -211,12 +227,14 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     }
 
     async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
+        cooperate().await;
         validate::session(session_id, data)?;
         let sealed = envelope::seal_session(self.keys.current(), data)?;
         self.inner.store_session(session_id, &sealed).await
     }
 
     async fn get_session(&self, session_id: &str) -> Result<Option<SessionData>> {
+        cooperate().await;
         validate::id("session id", session_id)?;
         match self.inner.get_session(session_id).await? {
             Some(stored) => envelope::open_session(&self.keys, &stored).map(Some),
@@ -230,6 +248,7 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     }
 
     async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionData>> {
+        cooperate().await;
         validate::id("user id", user_id)?;
         let stored = self.inner.list_user_sessions(user_id).await?;
         stored
@@ -243,12 +262,14 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
     }
 
     async fn store_kv(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        cooperate().await;
         validate::key(key)?;
         let sealed = envelope::seal_kv(self.keys.current(), key, value)?;
         self.inner.store_kv(key, &sealed, ttl).await
     }
 
     async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        cooperate().await;
         validate::key(key)?;
         match self.inner.get_kv(key).await? {
             Some(stored) => envelope::open_kv(&self.keys, key, &stored).map(Some),

@@ -546,3 +546,33 @@ async fn clones_share_data() {
     s.store_kv("k", b"v", None).await.unwrap();
     assert_eq!(other.get_kv("k").await.unwrap(), Some(b"v".to_vec()));
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn loops_of_calls_yield_to_other_tasks() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    // MemoryStorage never waits, so without a yield point the looping task would run all
+    // its calls before the other task gets the (single) thread.
+    let (_inner, s) = setup();
+    s.store_kv("k", b"v", None).await.unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let looper = {
+        let flag = flag.clone();
+        tokio::spawn(async move {
+            for i in 0..1_000 {
+                if flag.load(Ordering::Acquire) {
+                    return Some(i);
+                }
+                s.get_kv("k").await.unwrap();
+            }
+            None
+        })
+    };
+    let setter = tokio::spawn(async move { flag.store(true, Ordering::Release) });
+    let seen_at = looper.await.unwrap();
+    setter.await.unwrap();
+    assert!(
+        seen_at.is_some(),
+        "the other task never ran during 1000 calls"
+    );
+}

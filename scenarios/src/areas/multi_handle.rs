@@ -485,17 +485,20 @@ async fn access_token_unique_across_handles(ctx: Ctx) -> Outcome {
     )
 }
 
+/// Awaits every task within [`TASKS_DEADLINE`] (aborting them all if it passes); a panic
+/// or a task's own failure fails the scenario. (Same as in `concurrency.rs`.)
 async fn join_tasks<T>(
     what: &str,
     tasks: Vec<JoinHandle<Result<T, Failure>>>,
 ) -> Result<Vec<T>, Failure> {
-    let results = tokio::time::timeout(TASKS_DEADLINE, futures::future::join_all(tasks))
-        .await
-        .map_err(|_| {
-            Failure::new(format!(
-                "{what}: the tasks did not finish within {TASKS_DEADLINE:?}"
-            ))
-        })?;
+    let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
+    let Ok(results) = tokio::time::timeout(TASKS_DEADLINE, futures::future::join_all(tasks)).await
+    else {
+        aborts.iter().for_each(|task| task.abort());
+        return Err(Failure::new(format!(
+            "{what}: the tasks did not finish within {TASKS_DEADLINE:?} (a hang or deadlock)"
+        )));
+    };
     let mut values = Vec::new();
     for (i, result) in results.into_iter().enumerate() {
         values.push(result.map_err(|err| {
