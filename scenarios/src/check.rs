@@ -94,7 +94,11 @@ pub fn expect_bytes(actual: Option<&[u8]>, expected: Option<&[u8]>, what: &str) 
         (Some(a), Some(e)) if a == e => Ok(()),
         (None, None) => Ok(()),
         (Some(a), Some(e)) => {
-            let at = a.iter().zip(e).position(|(x, y)| x != y).unwrap_or(a.len().min(e.len()));
+            let at = a
+                .iter()
+                .zip(e)
+                .position(|(x, y)| x != y)
+                .unwrap_or(a.len().min(e.len()));
             Err(Failure::new(format!(
                 "{what}: expected {} bytes, got {} bytes, first difference at offset {at}",
                 e.len(),

@@ -25,8 +25,14 @@ fn every_must_clause_has_a_scenario() {
         .filter(|c| c.level == Level::Must && !cited.contains(c.id))
         .map(|c| c.id)
         .collect();
-    assert!(unknown.is_empty(), "scenarios cite clauses SPEC.md lacks: {unknown:?}");
-    assert!(uncovered.is_empty(), "MUST clauses with no scenario: {uncovered:?}");
+    assert!(
+        unknown.is_empty(),
+        "scenarios cite clauses SPEC.md lacks: {unknown:?}"
+    );
+    assert!(
+        uncovered.is_empty(),
+        "MUST clauses with no scenario: {uncovered:?}"
+    );
 }
 
 #[test]
@@ -48,7 +54,11 @@ fn scenario_ids_are_unique_test_names() {
             "{} is not a snake_case identifier",
             scenario.id
         );
-        assert!(!scenario.clauses.is_empty(), "{} cites no clause", scenario.id);
+        assert!(
+            !scenario.clauses.is_empty(),
+            "{} cites no clause",
+            scenario.id
+        );
     }
 }
 

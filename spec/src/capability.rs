@@ -80,15 +80,14 @@ impl Capabilities {
 
     /// The capabilities of `needed` that are not in this set, in report order.
     pub fn missing(self, needed: Capabilities) -> Vec<Capability> {
-        needed
-            .iter()
-            .filter(|c| !self.contains(*c))
-            .collect()
+        needed.iter().filter(|c| !self.contains(*c)).collect()
     }
 
     /// The capabilities in the set, in report order.
     pub fn iter(self) -> impl Iterator<Item = Capability> {
-        Capability::ALL.into_iter().filter(move |c| self.contains(*c))
+        Capability::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
     }
 }
 
@@ -100,7 +99,8 @@ impl fmt::Debug for Capabilities {
 
 impl FromIterator<Capability> for Capabilities {
     fn from_iter<I: IntoIterator<Item = Capability>>(iter: I) -> Self {
-        iter.into_iter().fold(Capabilities::NONE, Capabilities::with)
+        iter.into_iter()
+            .fold(Capabilities::NONE, Capabilities::with)
     }
 }
 
@@ -113,8 +113,14 @@ mod tests {
         let claimed = Capabilities::CORE;
         assert!(claimed.contains(Capability::Expiry));
         assert!(!claimed.contains(Capability::MultiHandle));
-        assert_eq!(claimed.missing(Capabilities::ALL), vec![Capability::MultiHandle]);
+        assert_eq!(
+            claimed.missing(Capabilities::ALL),
+            vec![Capability::MultiHandle]
+        );
         assert!(Capabilities::ALL.missing(Capabilities::ALL).is_empty());
-        assert_eq!(Capabilities::ALL.without(Capability::MultiHandle), Capabilities::CORE);
+        assert_eq!(
+            Capabilities::ALL.without(Capability::MultiHandle),
+            Capabilities::CORE
+        );
     }
 }

@@ -53,6 +53,9 @@ mod tests {
 
     #[test]
     fn add_duration_saturates() {
-        assert_eq!(add_duration(Utc::now(), Duration::MAX), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            add_duration(Utc::now(), Duration::MAX),
+            DateTime::<Utc>::MAX_UTC
+        );
     }
 }

@@ -20,7 +20,8 @@ pub struct TimingProfile {
 impl TimingProfile {
     /// In-process backends: the caller's clock, kept to the microsecond; 1 ms covers
     /// coarse system clocks.
-    pub const IN_PROCESS: TimingProfile = TimingProfile::new(Duration::from_millis(1), Duration::ZERO);
+    pub const IN_PROCESS: TimingProfile =
+        TimingProfile::new(Duration::from_millis(1), Duration::ZERO);
 
     /// A profile with this granularity and skew.
     pub const fn new(granularity: Duration, clock_skew: Duration) -> Self {

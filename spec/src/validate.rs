@@ -31,7 +31,9 @@ pub fn max_timestamp() -> DateTime<Utc> {
 
 fn check_text(what: &str, value: &str, max_bytes: usize, allow_empty: bool) -> Result<()> {
     if value.is_empty() && !allow_empty {
-        return Err(StorageError::InvalidInput(format!("{what} must not be empty")));
+        return Err(StorageError::InvalidInput(format!(
+            "{what} must not be empty"
+        )));
     }
     if value.len() > max_bytes {
         return Err(StorageError::InvalidInput(format!(
