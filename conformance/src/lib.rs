@@ -21,6 +21,8 @@
 //! never run and never counted as passed.
 
 mod fixture;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub mod provision;
 mod report;
 mod runner;
 

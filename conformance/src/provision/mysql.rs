@@ -1,0 +1,1 @@
+//! MySQL/MariaDB provisioning (being written).

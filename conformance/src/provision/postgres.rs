@@ -1,0 +1,1 @@
+//! PostgreSQL provisioning (being written).
