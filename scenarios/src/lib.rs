@@ -11,6 +11,7 @@ mod areas;
 pub mod check;
 mod context;
 mod scenario;
+mod tasks;
 pub mod timing;
 
 pub use check::{Check, Failure, Outcome};

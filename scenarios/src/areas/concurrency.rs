@@ -14,6 +14,7 @@ use tokio::sync::Barrier;
 use tokio::task::JoinHandle;
 
 use crate::check::{Check, Failure, Outcome, ensure, expect_eq};
+use crate::tasks::join_tasks;
 use crate::{Ctx, Scenario, scenario};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -21,8 +22,6 @@ const HOUR: Duration = Duration::from_secs(3600);
 const RACERS: usize = 32;
 /// Iterations of each churning task.
 const ROUNDS: usize = 20;
-/// All tasks of a scenario finish within this, or the backend is taken to hang.
-const TASKS_DEADLINE: Duration = Duration::from_secs(60);
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     let concurrent = Capabilities::NONE.with(Capability::Concurrency);
@@ -91,32 +90,6 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             access_token_handoff_keeps_one_holder
         ),
     ]
-}
-
-/// Awaits every task within [`TASKS_DEADLINE`] (aborting them all if it passes) and
-/// returns their values in order; a panic (`JoinError`) or a task's own failure fails the
-/// scenario.
-async fn join_tasks<T>(
-    what: &str,
-    tasks: Vec<JoinHandle<Result<T, Failure>>>,
-) -> Result<Vec<T>, Failure> {
-    let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
-    let Ok(results) = tokio::time::timeout(TASKS_DEADLINE, futures::future::join_all(tasks)).await
-    else {
-        aborts.iter().for_each(|task| task.abort());
-        return Err(Failure::new(format!(
-            "{what}: the tasks did not finish within {TASKS_DEADLINE:?} (a hang or deadlock)"
-        )));
-    };
-    let mut values = Vec::with_capacity(results.len());
-    for (i, result) in results.into_iter().enumerate() {
-        values.push(result.map_err(|err| {
-            Failure::new(format!(
-                "{what}: task {i} panicked or was cancelled (a panic in the backend): {err}"
-            ))
-        })??);
-    }
-    Ok(values)
 }
 
 /// Version `i` of token `id`: every field says `i`, the user is one of four.

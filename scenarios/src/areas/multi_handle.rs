@@ -9,14 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use authstore_spec::{AuthStorage, AuthToken, Capabilities, Capability, ErrorKind, SessionData};
-use tokio::task::JoinHandle;
 
 use crate::check::{Check, Failure, Outcome, expect_bytes, expect_eq};
+use crate::tasks::join_tasks;
 use crate::{Ctx, Scenario, scenario};
 
 const HOUR: Duration = Duration::from_secs(3600);
-/// All tasks of a scenario finish within this, or a handle is taken to hang.
-const TASKS_DEADLINE: Duration = Duration::from_secs(60);
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     let two = Capabilities::NONE.with(Capability::MultiHandle);
@@ -483,29 +481,6 @@ async fn access_token_unique_across_handles(ctx: Ctx) -> Outcome {
         &Some(newcomer),
         "A.get_token_by_access_token(shared) after B took it",
     )
-}
-
-/// Awaits every task within [`TASKS_DEADLINE`] (aborting them all if it passes); a panic
-/// or a task's own failure fails the scenario. (Same as in `concurrency.rs`.)
-async fn join_tasks<T>(
-    what: &str,
-    tasks: Vec<JoinHandle<Result<T, Failure>>>,
-) -> Result<Vec<T>, Failure> {
-    let aborts: Vec<_> = tasks.iter().map(JoinHandle::abort_handle).collect();
-    let Ok(results) = tokio::time::timeout(TASKS_DEADLINE, futures::future::join_all(tasks)).await
-    else {
-        aborts.iter().for_each(|task| task.abort());
-        return Err(Failure::new(format!(
-            "{what}: the tasks did not finish within {TASKS_DEADLINE:?} (a hang or deadlock)"
-        )));
-    };
-    let mut values = Vec::new();
-    for (i, result) in results.into_iter().enumerate() {
-        values.push(result.map_err(|err| {
-            Failure::new(format!("{what}: task {i} panicked or was cancelled: {err}"))
-        })??);
-    }
-    Ok(values)
 }
 
 async fn concurrent_writes_converge(ctx: Ctx) -> Outcome {
