@@ -8,9 +8,23 @@
 
 mod encrypted;
 mod memory;
+#[cfg(feature = "mysql-storage")]
+mod mysql;
+#[cfg(feature = "postgres-storage")]
+mod postgres;
+#[cfg(feature = "redis-storage")]
+mod redis;
+#[cfg(any(feature = "postgres-storage", feature = "mysql-storage"))]
+mod sql;
 mod unified;
 
 // Re-exports: one line per backend module, added by that module's author.
 pub use encrypted::{EncryptedStorage, EncryptionKey, KeyError, Keyring};
 pub use memory::{InMemoryConfig, MemoryStorage};
+#[cfg(feature = "mysql-storage")]
+pub use mysql::MySqlStorage;
+#[cfg(feature = "postgres-storage")]
+pub use postgres::PostgresStorage;
+#[cfg(feature = "redis-storage")]
+pub use self::redis::{RedisConfig, RedisStorage};
 pub use unified::{UnifiedStats, UnifiedStorage, UnifiedStorageConfig};

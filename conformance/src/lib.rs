@@ -21,7 +21,7 @@
 //! never run and never counted as passed.
 
 mod fixture;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
 pub mod provision;
 mod report;
 mod runner;

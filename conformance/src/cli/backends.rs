@@ -48,6 +48,11 @@ pub(crate) fn all() -> Vec<Builtin> {
             default: true,
             build: encrypted_unified,
         },
+        Builtin {
+            name: "postgres",
+            default: false,
+            build: postgres,
+        },
     ]
 }
 
@@ -77,6 +82,13 @@ fn encrypted_unified() -> BackendUnderTest {
     })
     .with_capabilities(Capabilities::ALL)
     .with_timing(UnifiedStorage::TIMING)
+}
+
+/// A fresh schema per scenario on the server at `AUTHSTORE_POSTGRES_URL`.
+fn postgres() -> BackendUnderTest {
+    BackendUnderTest::new("postgres", authstore_conformance::provision::postgres::fixture)
+        .with_capabilities(Capabilities::ALL)
+        .with_timing(authstore_backends::PostgresStorage::TIMING)
 }
 
 /// A fixture whose second handle is a clone sharing the data.

@@ -1,1 +1,166 @@
-//! PostgreSQL provisioning (being written).
+//! PostgreSQL provisioning: a fresh schema per scenario on the server named by
+//! `AUTHSTORE_POSTGRES_URL`, with two independent pools on it.
+//!
+//! ```ignore
+//! conformance_suite!(
+//!     postgres,
+//!     async { authstore_conformance::provision::postgres::fixture().await },
+//!     capabilities = [expiry, concurrency, large_values, multi_handle],
+//!     timing = authstore_backends::PostgresStorage::TIMING,
+//! );
+//! ```
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use authstore_backends::PostgresStorage;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
+
+use crate::Fixture;
+
+/// The environment variable holding the server's URL, e.g.
+/// `postgres://postgres:postgres@127.0.0.1:5432/postgres`. The user needs the right to
+/// create and drop schemas in that database.
+pub const URL_VAR: &str = "AUTHSTORE_POSTGRES_URL";
+
+/// How to get a server, appended to every "no server" error.
+const ADVICE: &str = "start a server with `bash ci/start-postgres` and export the URL it \
+                      prints, or point AUTHSTORE_POSTGRES_URL at your own server";
+
+/// How long to wait for the server to accept a connection.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connections per pool: two pools per scenario keep a whole parallel run far below the
+/// server's connection limit (100 by default).
+const POOL_SIZE: u32 = 3;
+
+/// How long a call waits for a free pooled connection before it fails as `Unavailable`.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Schemas made by this process so far, for unique names.
+static SCHEMAS: AtomicU64 = AtomicU64::new(0);
+
+/// A fixture on a fresh schema: a [`PostgresStorage`] over its own pool, migrated, and as
+/// second handle another `PostgresStorage` over a second, independent pool on the same
+/// schema. The teardown closes both pools and drops the schema.
+///
+/// Fails with a message saying how to provide a server when `AUTHSTORE_POSTGRES_URL` is
+/// unset or the server cannot be reached. Call it inside the runtime that will use the
+/// storages: the pools belong to it.
+pub async fn fixture() -> Result<Fixture, String> {
+    let url = std::env::var(URL_VAR).map_err(|_| format!("{URL_VAR} is not set: {ADVICE}"))?;
+    let options = PgConnectOptions::from_str(&url)
+        .map_err(|err| format!("{URL_VAR} is not a valid PostgreSQL URL ({err}): {ADVICE}"))?;
+    let schema = unique_schema_name();
+    admin(&options, &format!("CREATE SCHEMA {schema}")).await?;
+    match storages(&options, &schema).await {
+        Ok((first, second)) => {
+            let teardown = teardown(options, schema, [first.clone(), second.clone()]);
+            Ok(Fixture::new(PostgresStorage::new(first))
+                .with_second_handle(PostgresStorage::new(second))
+                .with_teardown(teardown))
+        }
+        Err(err) => {
+            let dropped = admin(&options, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
+            Err(match dropped {
+                Ok(()) => err,
+                Err(drop_err) => format!("{err}\n(and the schema was not dropped: {drop_err})"),
+            })
+        }
+    }
+}
+
+/// `authstore_<pid>_<counter>_<random>`: unique across processes and runs, and made of
+/// characters that need no quoting.
+fn unique_schema_name() -> String {
+    let counter = SCHEMAS.fetch_add(1, Ordering::Relaxed);
+    let random = RandomState::new().hash_one(counter);
+    format!(
+        "authstore_{}_{counter}_{:08x}",
+        std::process::id(),
+        random as u32
+    )
+}
+
+/// `user@host:port/database`, to name the server in errors without the password.
+fn describe(options: &PgConnectOptions) -> String {
+    format!(
+        "{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("")
+    )
+}
+
+/// Runs one administrative statement on a connection of its own.
+async fn admin(options: &PgConnectOptions, sql: &str) -> Result<(), String> {
+    let server = describe(options);
+    let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
+        Ok(Ok(conn)) => conn,
+        Ok(Err(err)) => {
+            return Err(format!(
+                "cannot connect to PostgreSQL at {server} ({err}): {ADVICE}"
+            ));
+        }
+        Err(_) => {
+            return Err(format!(
+                "PostgreSQL at {server} did not accept a connection within {CONNECT_TIMEOUT:?}: \
+                 {ADVICE}"
+            ));
+        }
+    };
+    let result = conn
+        .execute(AssertSqlSafe(sql.to_owned()))
+        .await
+        .map(drop)
+        .map_err(|err| format!("`{sql}` failed on PostgreSQL at {server}: {err}"));
+    // The statement's outcome matters; a failed goodbye does not.
+    let _closed = conn.close().await;
+    result
+}
+
+/// Two pools on `schema` (through `search_path`), the schema migrated through the first.
+async fn storages(options: &PgConnectOptions, schema: &str) -> Result<(PgPool, PgPool), String> {
+    let options = options.clone().options([("search_path", schema)]);
+    let pool = || {
+        PgPoolOptions::new()
+            .max_connections(POOL_SIZE)
+            .min_connections(0)
+            .acquire_timeout(ACQUIRE_TIMEOUT)
+            .connect_with(options.clone())
+    };
+    let server = describe(&options);
+    let first = pool()
+        .await
+        .map_err(|err| format!("cannot open a pool on PostgreSQL at {server} ({err}): {ADVICE}"))?;
+    if let Err(err) = PostgresStorage::new(first.clone()).migrate().await {
+        first.close().await;
+        return Err(format!("migrating schema {schema} failed: {err}"));
+    }
+    match pool().await {
+        Ok(second) => Ok((first, second)),
+        Err(err) => {
+            first.close().await;
+            Err(format!(
+                "cannot open a second pool on PostgreSQL at {server} ({err}): {ADVICE}"
+            ))
+        }
+    }
+}
+
+/// Closes the pools (waiting for their connections to come back), then drops the schema.
+async fn teardown(
+    options: PgConnectOptions,
+    schema: String,
+    pools: [PgPool; 2],
+) -> Result<(), String> {
+    for pool in pools {
+        pool.close().await;
+    }
+    admin(&options, &format!("DROP SCHEMA {schema} CASCADE")).await
+}

@@ -1,0 +1,130 @@
+//! Every SQL statement [`MySqlStorage`](super::MySqlStorage) sends, in one place.
+//!
+//! All are prepared (sqlx caches them per connection) and take their values as bound
+//! parameters; none is built from input. Ids and keys are bound as bytes, so they meet
+//! the VARBINARY columns without any character-set conversion. "Now" is always the
+//! server's `UTC_TIMESTAMP(6)`, evaluated once per statement.
+//!
+//! Written for MySQL 8 and MariaDB alike: no `RETURNING`, and upserts use
+//! `ON DUPLICATE KEY UPDATE col = VALUES(col)`, which both accept (MySQL 8.0.20+ warns
+//! that `VALUES()` is deprecated in favour of a row alias, which MariaDB lacks).
+
+// ---- tokens ----
+
+/// A new token. Fails with a duplicate on `PRIMARY` if the id exists, or on
+/// `uq_auth_tokens_access_digest` if another row holds the access token.
+pub(super) const INSERT_TOKEN: &str = "INSERT INTO auth_tokens \
+     (token_id, user_id, access_digest, expires_at, record) VALUES (?, ?, ?, ?, ?)";
+
+/// Replaces a stored token, live or expired (`store_token` after a duplicate id).
+pub(super) const REPLACE_TOKEN: &str = "UPDATE auth_tokens \
+     SET user_id = ?, access_digest = ?, expires_at = ?, record = ? WHERE token_id = ?";
+
+/// Replaces a live token (`update_token`); no matched row means `NotFound`.
+pub(super) const UPDATE_LIVE_TOKEN: &str = "UPDATE auth_tokens \
+     SET user_id = ?, access_digest = ?, expires_at = ?, record = ? \
+     WHERE token_id = ? AND expires_at > UTC_TIMESTAMP(6)";
+
+/// Frees an access token held only by an expired token of another id (`ACC-3`).
+pub(super) const DELETE_EXPIRED_DIGEST_HOLDER: &str = "DELETE FROM auth_tokens \
+     WHERE access_digest = ? AND token_id <> ? AND expires_at <= UTC_TIMESTAMP(6)";
+
+pub(super) const GET_TOKEN: &str =
+    "SELECT record FROM auth_tokens WHERE token_id = ? AND expires_at > UTC_TIMESTAMP(6)";
+
+pub(super) const GET_TOKEN_BY_DIGEST: &str =
+    "SELECT record FROM auth_tokens WHERE access_digest = ? AND expires_at > UTC_TIMESTAMP(6)";
+
+pub(super) const DELETE_TOKEN: &str = "DELETE FROM auth_tokens WHERE token_id = ?";
+
+/// Served by `ix_auth_tokens_user (user_id, expires_at)`: only the user's live rows.
+pub(super) const LIST_USER_TOKENS: &str =
+    "SELECT record FROM auth_tokens WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)";
+
+// ---- sessions ----
+
+/// Sessions have one unique index (the id), so the upsert is one statement.
+pub(super) const UPSERT_SESSION: &str = "INSERT INTO sessions \
+     (session_id, user_id, expires_at, record) VALUES (?, ?, ?, ?) \
+     ON DUPLICATE KEY UPDATE user_id = VALUES(user_id), expires_at = VALUES(expires_at), \
+     record = VALUES(record)";
+
+pub(super) const GET_SESSION: &str =
+    "SELECT record FROM sessions WHERE session_id = ? AND expires_at > UTC_TIMESTAMP(6)";
+
+pub(super) const DELETE_SESSION: &str = "DELETE FROM sessions WHERE session_id = ?";
+
+pub(super) const LIST_USER_SESSIONS: &str =
+    "SELECT record FROM sessions WHERE user_id = ? AND expires_at > UTC_TIMESTAMP(6)";
+
+/// An index-only range scan of `ix_sessions_expires_at` over the live sessions.
+pub(super) const COUNT_ACTIVE_SESSIONS: &str =
+    "SELECT COUNT(*) FROM sessions WHERE expires_at > UTC_TIMESTAMP(6)";
+
+// ---- kv ----
+
+/// Upsert with the expiry computed by the server: `now + ?` microseconds, or NULL (no
+/// expiry) when the bound TTL is NULL (`TIMESTAMPADD` of NULL is NULL).
+pub(super) const UPSERT_KV: &str = "INSERT INTO kv_store (kv_key, kv_value, expires_at) \
+     VALUES (?, ?, TIMESTAMPADD(MICROSECOND, ?, UTC_TIMESTAMP(6))) \
+     ON DUPLICATE KEY UPDATE kv_value = VALUES(kv_value), expires_at = VALUES(expires_at)";
+
+pub(super) const GET_KV: &str = "SELECT kv_value FROM kv_store \
+     WHERE kv_key = ? AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP(6))";
+
+/// Also how a TTL of zero is stored: the key is simply gone (`TTL-3`).
+pub(super) const DELETE_KV: &str = "DELETE FROM kv_store WHERE kv_key = ?";
+
+/// Keys in `[prefix, successor)`: a primary-key range scan in byte order (`LST-7`).
+pub(super) const LIST_KV_KEYS_BETWEEN: &str = "SELECT kv_key FROM kv_store \
+     WHERE kv_key >= ? AND kv_key < ? \
+     AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP(6)) ORDER BY kv_key";
+
+/// Keys from `prefix` on, for a prefix with no successor (the empty one).
+pub(super) const LIST_KV_KEYS_FROM: &str = "SELECT kv_key FROM kv_store \
+     WHERE kv_key >= ? \
+     AND (expires_at IS NULL OR expires_at > UTC_TIMESTAMP(6)) ORDER BY kv_key";
+
+// ---- maintenance ----
+
+/// Three deletes in one round trip (text protocol, multi-statement), each an index
+/// range scan of its table's expiry index. Rows and their index entries go together.
+pub(super) const CLEANUP_EXPIRED: &str = "\
+     DELETE FROM auth_tokens WHERE expires_at <= UTC_TIMESTAMP(6); \
+     DELETE FROM sessions WHERE expires_at <= UTC_TIMESTAMP(6); \
+     DELETE FROM kv_store WHERE expires_at <= UTC_TIMESTAMP(6)";
+
+/// The server's packet limit, which bounds kv values.
+pub(super) const MAX_ALLOWED_PACKET: &str = "SELECT CAST(@@max_allowed_packet AS SIGNED)";
+
+/// The table where sqlx records applied migrations: our own, so an application that
+/// also uses sqlx migrations in the same database keeps its `_sqlx_migrations`.
+pub(super) const MIGRATIONS_TABLE: &str = "_authstore_migrations";
+
+/// The first key after every key starting with `prefix`, in byte order, or `None` if
+/// there is none (the empty prefix; UTF-8 never contains 0xFF, but stay exact anyway).
+pub(super) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
+    let mut bound = prefix.to_vec();
+    while let Some(last) = bound.pop() {
+        if last < u8::MAX {
+            bound.push(last + 1);
+            return Some(bound);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prefix_successor;
+
+    #[test]
+    fn successor_bounds_exactly_the_prefixed_keys() {
+        assert_eq!(prefix_successor(b""), None);
+        assert_eq!(prefix_successor(b"ab"), Some(b"ac".to_vec()));
+        assert_eq!(prefix_successor(b"a\xff"), Some(b"b".to_vec()));
+        assert_eq!(prefix_successor(b"\xff\xff"), None);
+        // "é" is C3 A9: its successor is C3 AA, so "é..." keys are inside, "ê" is not.
+        assert_eq!(prefix_successor("é".as_bytes()), Some(vec![0xC3, 0xAA]));
+    }
+}

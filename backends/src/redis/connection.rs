@@ -1,0 +1,121 @@
+//! The connection to a single node or a cluster, behind one private enum so every
+//! operation is written once.
+
+use std::time::Duration;
+
+use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use ::redis::cluster::ClusterClientBuilder;
+use ::redis::cluster_async::ClusterConnection;
+use ::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
+use ::redis::{Client, Cmd, FromRedisValue, RedisResult, ServerErrorKind};
+
+use super::scripts::Lua;
+
+/// Reconnection attempts before a command fails (the operation timeout bounds them too).
+const RECONNECT_RETRIES: usize = 3;
+/// The longest pause between reconnection attempts.
+const RECONNECT_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// Where a storage's data lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Target {
+    /// One server, by URL.
+    Single(String),
+    /// A Redis Cluster, by the URLs of some of its nodes.
+    Cluster(Vec<String>),
+}
+
+/// A multiplexed, self-healing connection: cheap to clone, shared by clones of a storage.
+#[derive(Clone)]
+pub(super) enum Connection {
+    /// Reconnects on its own after a dropped connection.
+    Single(ConnectionManager),
+    /// Follows slot moves and failovers, reconnecting to nodes as needed.
+    Cluster(ClusterConnection),
+}
+
+impl Connection {
+    /// Connects to `target`; every command then times out after `timeout`.
+    pub(super) async fn open(target: &Target, timeout: Duration) -> RedisResult<Self> {
+        match target {
+            Target::Single(url) => {
+                let client = Client::open(url.as_str())?;
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(timeout))
+                    .set_response_timeout(Some(timeout))
+                    .set_number_of_retries(RECONNECT_RETRIES)
+                    .set_max_delay(RECONNECT_MAX_DELAY);
+                let manager = ConnectionManager::new_with_config(client, config).await?;
+                Ok(Self::Single(manager))
+            }
+            Target::Cluster(urls) => {
+                let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                    .connection_timeout(timeout)
+                    .response_timeout(timeout)
+                    .retries(u32::try_from(RECONNECT_RETRIES).unwrap_or(u32::MAX))
+                    .build()?;
+                Ok(Self::Cluster(client.get_async_connection().await?))
+            }
+        }
+    }
+
+    /// Sends `cmd` (routed by its first key on a cluster) and reads its reply.
+    pub(super) async fn query<T: FromRedisValue>(&self, cmd: &Cmd) -> RedisResult<T> {
+        match self {
+            Self::Single(manager) => cmd.query_async(&mut manager.clone()).await,
+            Self::Cluster(cluster) => cmd.query_async(&mut cluster.clone()).await,
+        }
+    }
+
+    /// Sends a keyless `cmd` to the node serving `key` (on a single node, to the node).
+    pub(super) async fn query_at<T: FromRedisValue>(&self, cmd: Cmd, key: &str) -> RedisResult<T> {
+        match self {
+            Self::Single(manager) => cmd.query_async(&mut manager.clone()).await,
+            Self::Cluster(cluster) => {
+                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
+                let value = cluster.clone().route_command(cmd, routing).await?;
+                Ok(::redis::from_redis_value(value.extract_error()?)?)
+            }
+        }
+    }
+
+    /// Runs `script` by its SHA-1: one round trip. If the server has lost it (a restart,
+    /// a failover, `SCRIPT FLUSH`), sends it whole with `EVAL`, which also caches it again.
+    pub(super) async fn eval<T: FromRedisValue>(
+        &self,
+        script: &Lua,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> RedisResult<T> {
+        let by_sha = eval_cmd("EVALSHA", script.sha.as_bytes(), keys, args);
+        match self.query(&by_sha).await {
+            Err(err) if err.kind() == ::redis::ErrorKind::Server(ServerErrorKind::NoScript) => {
+                let whole = eval_cmd("EVAL", script.code.as_bytes(), keys, args);
+                self.query(&whole).await
+            }
+            result => result,
+        }
+    }
+
+    /// Loads `script` into the script cache (of every node of a cluster), so the first
+    /// call of each operation is already one `EVALSHA`.
+    pub(super) async fn load(&self, script: &Lua) -> RedisResult<()> {
+        let mut load = ::redis::cmd("SCRIPT");
+        load.arg("LOAD").arg(script.code);
+        let _sha: String = self.query(&load).await?;
+        Ok(())
+    }
+}
+
+fn eval_cmd(verb: &str, script: &[u8], keys: &[&[u8]], args: &[&[u8]]) -> Cmd {
+    let mut cmd = ::redis::cmd(verb);
+    cmd.arg(script).arg(keys.len());
+    for key in keys {
+        cmd.arg(*key);
+    }
+    for arg in args {
+        cmd.arg(*arg);
+    }
+    cmd
+}

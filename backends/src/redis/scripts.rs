@@ -1,0 +1,83 @@
+//! The Lua scripts, one per multi-key operation, each with `lua/common.lua` (the key
+//! layout and shared helpers) in front. A script runs atomically on the server, so each
+//! operation is one round trip and no reader sees half of a change (SPEC.md `CON-*`).
+
+use std::sync::LazyLock;
+
+/// A script's source and its SHA-1, the name `EVALSHA` calls it by.
+#[derive(Debug)]
+pub(super) struct Lua {
+    pub(super) name: &'static str,
+    pub(super) code: &'static str,
+    pub(super) sha: String,
+}
+
+impl Lua {
+    fn new(name: &'static str, code: &'static str) -> Self {
+        let sha = ::redis::Script::new(code).get_hash().to_owned();
+        Self { name, code, sha }
+    }
+}
+
+/// Each script's source: `common.lua` then the script's own file.
+macro_rules! lua {
+    ($file:literal) => {
+        Lua::new(
+            $file,
+            concat!(
+                include_str!("lua/common.lua"),
+                include_str!(concat!("lua/", $file)),
+            ),
+        )
+    };
+}
+
+/// Every script of the backend.
+#[derive(Debug)]
+pub(super) struct Scripts {
+    pub(super) store_token: Lua,
+    pub(super) token_by_access: Lua,
+    pub(super) delete_token: Lua,
+    pub(super) list_owned: Lua,
+    pub(super) store_session: Lua,
+    pub(super) delete_session: Lua,
+    pub(super) count_sessions: Lua,
+    pub(super) store_kv: Lua,
+    pub(super) delete_kv: Lua,
+    pub(super) list_kv: Lua,
+    pub(super) cleanup: Lua,
+}
+
+impl Scripts {
+    /// Every script, for loading them all when a storage connects.
+    pub(super) fn all(&self) -> [&Lua; 11] {
+        [
+            &self.store_token,
+            &self.token_by_access,
+            &self.delete_token,
+            &self.list_owned,
+            &self.store_session,
+            &self.delete_session,
+            &self.count_sessions,
+            &self.store_kv,
+            &self.delete_kv,
+            &self.list_kv,
+            &self.cleanup,
+        ]
+    }
+}
+
+/// The scripts, hashed once per process.
+pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    store_token: lua!("store_token.lua"),
+    token_by_access: lua!("token_by_access.lua"),
+    delete_token: lua!("delete_token.lua"),
+    list_owned: lua!("list_owned.lua"),
+    store_session: lua!("store_session.lua"),
+    delete_session: lua!("delete_session.lua"),
+    count_sessions: lua!("count_sessions.lua"),
+    store_kv: lua!("store_kv.lua"),
+    delete_kv: lua!("delete_kv.lua"),
+    list_kv: lua!("list_kv.lua"),
+    cleanup: lua!("cleanup.lua"),
+});

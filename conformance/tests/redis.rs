@@ -1,0 +1,13 @@
+//! The whole catalogue against [`RedisStorage`] on a single Redis server
+//! (`AUTHSTORE_REDIS_URL`), each scenario under its own key prefix with a second,
+//! independent connection as second handle.
+
+use authstore_backends::RedisStorage;
+use authstore_conformance::{conformance_suite, provision};
+
+conformance_suite!(
+    redis,
+    async { provision::redis::fixture().await },
+    capabilities = [expiry, concurrency, large_values, multi_handle],
+    timing = RedisStorage::TIMING,
+);
