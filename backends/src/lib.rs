@@ -19,12 +19,12 @@ mod sql;
 mod unified;
 
 // Re-exports: one line per backend module, added by that module's author.
+#[cfg(feature = "redis-storage")]
+pub use self::redis::{RedisConfig, RedisStorage};
 pub use encrypted::{EncryptedStorage, EncryptionKey, KeyError, Keyring};
 pub use memory::{InMemoryConfig, MemoryStorage};
 #[cfg(feature = "mysql-storage")]
 pub use mysql::MySqlStorage;
 #[cfg(feature = "postgres-storage")]
 pub use postgres::PostgresStorage;
-#[cfg(feature = "redis-storage")]
-pub use self::redis::{RedisConfig, RedisStorage};
 pub use unified::{UnifiedStats, UnifiedStorage, UnifiedStorageConfig};

@@ -333,3 +333,68 @@ async fn migrate_is_idempotent_and_safe_to_run_concurrently() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_rolled_back_by_a_deadlock_is_retried() {
+    with_schema(4, |pool| async move {
+        let s = migrated(&pool).await;
+        let past = Utc::now() - TimeDelta::seconds(10);
+        s.store_token(&AuthToken::new("x", "alice", "at-x", HOUR))
+            .await
+            .expect("store x");
+        s.store_token(&AuthToken::new("z", "bob", "at-shared", HOUR).with_expires_at(past))
+            .await
+            .expect("store expired z");
+        // Another session locks x. Our store_token of x with z's access token then
+        // deletes (locks) the expired z and waits for x; when the other session tries to
+        // delete z, each waits for the other. PostgreSQL aborts the statement that waited
+        // first, ours, with 40P01; the retry must succeed once the other session commits.
+        let mut other = pool.begin().await.expect("begin");
+        sqlx::query("UPDATE auth_tokens SET user_id = user_id WHERE token_id = 'x'")
+            .execute(&mut *other)
+            .await
+            .expect("lock x");
+        let store = tokio::spawn({
+            let s = s.clone();
+            async move {
+                s.store_token(&AuthToken::new("x", "alice", "at-shared", HOUR))
+                    .await
+            }
+        });
+        let mut waited = Duration::ZERO;
+        loop {
+            let blocked: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity JOIN pg_locks USING (pid) \
+                 WHERE wait_event_type = 'Lock' AND granted \
+                   AND relation = 'auth_tokens'::regclass",
+            )
+            .fetch_one(&pool)
+            .await
+            .expect("poll pg_stat_activity");
+            if blocked > 0 {
+                break;
+            }
+            assert!(
+                waited < Duration::from_secs(10),
+                "store_token never blocked on x"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            waited += Duration::from_millis(10);
+        }
+        sqlx::query("DELETE FROM auth_tokens WHERE token_id = 'z'")
+            .execute(&mut *other)
+            .await
+            .expect("the other session deletes z once the deadlock is broken");
+        other.commit().await.expect("commit");
+        store
+            .await
+            .expect("join")
+            .expect("store_token is retried after the deadlock");
+        let stored = s
+            .get_token_by_access_token("at-shared")
+            .await
+            .expect("lookup");
+        assert_eq!(stored.map(|t| t.token_id), Some("x".to_string()));
+    })
+    .await;
+}

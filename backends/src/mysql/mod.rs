@@ -1,5 +1,5 @@
-//! [`MySqlStorage`]: tokens, sessions and kv entries in MySQL 8 or MariaDB 10.6+
-//! tables, through a `sqlx` pool.
+//! [`MySqlStorage`]: tokens, sessions and kv entries in MySQL 8 or MariaDB tables,
+//! through a `sqlx` pool.
 //!
 //! The schema is `backends/migrations/mysql`; the statements are in `queries`; the one
 //! error mapping is `error::map_err`.
@@ -29,13 +29,16 @@ use crate::sql::access_token_digest;
 /// parameter types, the key (at most 512 bytes) and the TTL, with room to spare.
 const PACKET_OVERHEAD: usize = 1024;
 
+/// How long `migrate` waits for another process's migration to finish.
+const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// How many statements one token write may take while concurrent writers keep
 /// changing the row under it. A step repeats only after someone else's write succeeded
 /// in between, and each repeat waits a little longer ([`error::backoff`]), so this is
 /// reached only under a sustained storm of writes and deletes of the same id.
 const TOKEN_WRITE_STEPS: u32 = 64;
 
-/// [`AuthStorage`] on MySQL 8 or MariaDB 10.6+, over a pool you build.
+/// [`AuthStorage`] on MySQL 8 or MariaDB (tested on MariaDB 10.11), over a pool you build.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -74,23 +77,31 @@ const TOKEN_WRITE_STEPS: u32 = 64;
 ///   The spec's 1 MiB values need `max_allowed_packet` of at least 1 MiB + 1 KiB (the
 ///   defaults are 64 MiB on MySQL 8 and 16 MiB on MariaDB 10.11). The limit is read
 ///   once per storage (and its clones) and cached.
-/// - **What the tables show**: ids, user ids, kv keys, values and expiry instants in
-///   the clear. The access-token column holds only a SHA-256 digest (`ACC-5`), but the
-///   token's record holds the whole token, access and refresh tokens included, because
-///   `get_token` must return them; wrap the storage in
+/// - **What the tables show**: everything, in the clear: ids, user ids, kv keys and
+///   values, expiry instants, and each token's and session's record (its JSON). The
+///   access-token column and its unique index hold only a SHA-256 digest (`ACC-5`),
+///   but a token's record holds the whole token, access and refresh tokens included,
+///   because `get_token` must return them; wrap the storage in
 ///   [`EncryptedStorage`](crate::EncryptedStorage) to keep secrets out of the database.
 ///
 /// # Statements per method
 /// Each method validates its arguments first (SPEC.md section 10) and then sends one
 /// autocommitted statement, except where noted:
 /// - `store_token` is an `INSERT`, and if the id exists an `UPDATE` of that row (two
-///   statements: an `ON DUPLICATE KEY UPDATE` would, on a clash of the access-token
-///   index with *another* token, update that other row). `update_token` is one
-///   `UPDATE ... WHERE token_id = ? AND expires_at > now`; no matched row is
-///   `NotFound`. A clash on the access-token index is `Conflict`, unless the holder is
-///   expired: then a `DELETE` of that expired holder and the write again (`ACC-3`).
-///   No write needs a transaction; every statement is atomic alone, and a deadlock or
-///   lock-wait loss is retried (up to 8 tries, jittered backoff).
+///   statements: MySQL has no conflict target, and an `ON DUPLICATE KEY UPDATE` would,
+///   on a clash of the access-token index with *another* token, update that other
+///   row). If a concurrent delete removes the row in between, it starts over after a
+///   short, growing pause (at most 64 statements in all). `update_token` is one
+///   `UPDATE ... WHERE token_id = ? AND expires_at > now`; no matched row is `NotFound`
+///   (sqlx connects with `CLIENT_FOUND_ROWS`, so a row rewritten with identical values
+///   still counts as matched). A clash on the access-token index is `Conflict`, unless
+///   the holder is expired: then a `DELETE` of that expired holder and the write again
+///   (`ACC-3`). No write needs a transaction: every statement is atomic alone, and one
+///   that loses a deadlock or lock wait is retried (up to 8 tries, jittered backoff).
+/// - `store_session` and `store_kv` are one `INSERT ... ON DUPLICATE KEY UPDATE
+///   col = VALUES(col)` each (their tables have no second unique index). MySQL 8.0.20+
+///   accepts `VALUES()` there with a deprecation warning; its replacement, the row
+///   alias, does not exist in MariaDB.
 /// - `count_active_sessions` is an index-only range scan of the live part of the
 ///   expiry index: it reads no session row, but its cost grows with the number of live
 ///   sessions (`CNT-3`).
@@ -179,32 +190,57 @@ impl MySqlStorage {
     /// Creates the tables and indexes if they do not exist (sqlx migrations embedded in
     /// the crate, recorded in `_authstore_migrations`).
     ///
-    /// Safe to call at every start, from several processes at once: sqlx's migrator
-    /// holds a `GET_LOCK` named after the database while it runs, so one process
-    /// applies the migrations and the others wait, then find them applied; the
-    /// statements themselves are `CREATE TABLE IF NOT EXISTS`. Not bounded by the
-    /// operation timeout, since it may wait for another process's migration.
+    /// Safe to call at every start, from several processes at once: it holds a named
+    /// lock (`GET_LOCK`, named after the database) while the migrations run, so one
+    /// process applies them and the others wait, then find them applied; the statements
+    /// themselves are `CREATE TABLE IF NOT EXISTS`. (sqlx's own migration lock is
+    /// `GET_LOCK(name, -1)`, which MariaDB refuses, so it does nothing there; this lock
+    /// replaces it.) It waits up to 60 s for another process's migration, then fails with
+    /// [`StorageError::Unavailable`]; it is not bounded by the operation timeout.
     pub async fn migrate(&self) -> Result<()> {
-        let mut migrator = sqlx::migrate!("migrations/mysql");
-        migrator.dangerous_set_table_name(queries::MIGRATIONS_TABLE);
         let mut conn = self
             .pool
             .acquire()
             .await
             .map_err(|err| map_err("migrate", err))?;
-        match migrator.run(&mut *conn).await {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                // A failed run may still hold the migration lock, which lives as long as
-                // the session: close this connection rather than return it to the pool.
-                let _closed = sqlx::Connection::close(conn.detach()).await;
-                Err(match err {
-                    MigrateError::Execute(err) | MigrateError::ExecuteMigration(err, _) => {
-                        map_err("migrate", err)
-                    }
-                    other => StorageError::backend("migrate: the MySQL migrations failed", other),
-                })
+        let locked: Option<i64> = sqlx::query_scalar(queries::LOCK_MIGRATIONS)
+            .bind(MIGRATION_LOCK_TIMEOUT.as_secs())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|err| map_err("migrate", err))?;
+        if locked != Some(1) {
+            return Err(StorageError::Unavailable {
+                message: format!(
+                    "migrate: another process held the migration lock of this database for \
+                     {MIGRATION_LOCK_TIMEOUT:?}"
+                ),
+                source: None,
+            });
+        }
+        let mut migrator = sqlx::migrate!("migrations/mysql");
+        migrator.dangerous_set_table_name(queries::MIGRATIONS_TABLE);
+        migrator.set_locking(false);
+        // `run_direct` is what `Migrator::run` does once it has a connection; `run`'s
+        // `Acquire` bound would make this future "not general enough" to be `Send`, so
+        // `migrate()` could not be called inside `tokio::spawn`.
+        let migrated = migrator.run_direct(None, &mut *conn, false).await;
+        let unlocked = sqlx::query(queries::UNLOCK_MIGRATIONS)
+            .execute(&mut *conn)
+            .await;
+        if migrated.is_err() || unlocked.is_err() {
+            // The lock lives as long as the session, and a failed migration may leave
+            // the session mid-transaction: close it rather than return it to the pool.
+            let _closed = conn.close().await;
+        }
+        match migrated {
+            Ok(()) => unlocked.map(drop).map_err(|err| map_err("migrate", err)),
+            Err(MigrateError::Execute(err) | MigrateError::ExecuteMigration(err, _)) => {
+                Err(map_err("migrate", err))
             }
+            Err(other) => Err(StorageError::backend(
+                "migrate: the MySQL migrations failed",
+                other,
+            )),
         }
     }
 
@@ -303,7 +339,7 @@ impl MySqlStorage {
             })
             .await;
             step = match (step, result) {
-                (Step::Insert, Ok(_)) => { if restarts > 2 { eprintln!("RESTARTS {restarts}"); } return Ok(()) },
+                (Step::Insert, Ok(_)) => return Ok(()),
                 (Step::Replace | Step::UpdateLive, Ok(done)) if done.rows_affected() > 0 => {
                     return Ok(());
                 }

@@ -97,6 +97,15 @@ pub(super) const CLEANUP_EXPIRED: &str = "\
 /// The server's packet limit, which bounds kv values.
 pub(super) const MAX_ALLOWED_PACKET: &str = "SELECT CAST(@@max_allowed_packet AS SIGNED)";
 
+/// Takes the migration lock of the current database, waiting up to `?` seconds: 1 if
+/// taken. Lock names are server-wide and at most 64 characters, so the database name is
+/// hashed into it. The timeout is positive: MariaDB refuses negative ones.
+pub(super) const LOCK_MIGRATIONS: &str =
+    "SELECT GET_LOCK(CONCAT('authstore-migrate:', LEFT(SHA2(DATABASE(), 256), 40)), ?)";
+
+pub(super) const UNLOCK_MIGRATIONS: &str =
+    "SELECT RELEASE_LOCK(CONCAT('authstore-migrate:', LEFT(SHA2(DATABASE(), 256), 40)))";
+
 /// The table where sqlx records applied migrations: our own, so an application that
 /// also uses sqlx migrations in the same database keeps its `_sqlx_migrations`.
 pub(super) const MIGRATIONS_TABLE: &str = "_authstore_migrations";

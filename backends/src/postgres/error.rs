@@ -68,3 +68,104 @@ pub(super) fn map_err(op: &str, err: sqlx::Error) -> StorageError {
         _ => StorageError::backend(format!("{op}: PostgreSQL client error"), err),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::borrow::Cow;
+    use std::error::Error as StdError;
+    use std::fmt;
+
+    use authstore_spec::ErrorKind;
+    use sqlx::error::{DatabaseError, ErrorKind as SqlxKind};
+
+    use super::*;
+
+    /// A server error with a SQLSTATE and, optionally, a constraint name.
+    #[derive(Debug)]
+    struct ServerError {
+        code: &'static str,
+        constraint: Option<&'static str>,
+    }
+
+    impl fmt::Display for ServerError {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "server error {}", self.code)
+        }
+    }
+
+    impl StdError for ServerError {}
+
+    impl DatabaseError for ServerError {
+        fn message(&self) -> &str {
+            "server error"
+        }
+        fn code(&self) -> Option<Cow<'_, str>> {
+            Some(Cow::Borrowed(self.code))
+        }
+        fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn StdError + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn StdError + Send + Sync + 'static> {
+            self
+        }
+        fn constraint(&self) -> Option<&str> {
+            self.constraint
+        }
+        fn kind(&self) -> SqlxKind {
+            SqlxKind::Other
+        }
+    }
+
+    fn server(code: &'static str, constraint: Option<&'static str>) -> sqlx::Error {
+        sqlx::Error::Database(Box::new(ServerError { code, constraint }))
+    }
+
+    #[test]
+    fn each_error_maps_to_its_variant() {
+        let conflict = map_err(
+            "store_token(\"t\")",
+            server("23505", Some(ACCESS_DIGEST_INDEX)),
+        );
+        assert_eq!(conflict.kind(), ErrorKind::Conflict);
+        assert!(
+            conflict.to_string().contains("store_token(\"t\")")
+                && conflict.to_string().contains("access token"),
+            "{conflict}"
+        );
+        for code in ["08006", "53300", "57P01", "57014"] {
+            assert_eq!(
+                map_err("op", server(code, None)).kind(),
+                ErrorKind::Unavailable,
+                "{code}"
+            );
+        }
+        for err in [
+            sqlx::Error::PoolTimedOut,
+            sqlx::Error::PoolClosed,
+            sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset)),
+        ] {
+            assert_eq!(map_err("op", err).kind(), ErrorKind::Unavailable);
+        }
+        let other = map_err("op", server("42P01", None));
+        assert_eq!(other.kind(), ErrorKind::Backend);
+        assert!(
+            other.source().is_some(),
+            "the sqlx error is kept as the source"
+        );
+        assert_eq!(
+            map_err("op", sqlx::Error::Protocol("bad".into())).kind(),
+            ErrorKind::Backend
+        );
+    }
+
+    #[test]
+    fn only_deadlocks_and_serialization_failures_are_retried() {
+        assert!(is_retryable(&server("40001", None)));
+        assert!(is_retryable(&server("40P01", None)));
+        assert!(!is_retryable(&server("23505", None)));
+        assert!(!is_retryable(&sqlx::Error::PoolTimedOut));
+    }
+}

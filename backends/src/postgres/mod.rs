@@ -47,8 +47,8 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 ///
 /// # Schema
-/// [`migrate`](Self::migrate) creates, in the first schema of the connection's
-/// `search_path`: `auth_tokens` (token id, user id, SHA-256 of the access token under a
+/// [`migrate`](Self::migrate) creates, in the connection's current schema (the first
+/// existing one of its `search_path`): `auth_tokens` (token id, user id, SHA-256 of the access token under a
 /// unique index, expiry, the token as JSON), `sessions` (session id, user id, expiry, the
 /// session as JSON) and `kv_store` (key, value, expiry or NULL), with an index per lookup:
 /// user lists, access digests, expiry instants, keys in byte order. Ids and keys use
@@ -75,9 +75,11 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 ///   The access-token index holds only SHA-256 digests (`ACC-5`). To keep every secret
 ///   out of the database, wrap the storage in
 ///   [`EncryptedStorage`](crate::EncryptedStorage).
-/// - **Counting** (`CNT-3`): `count_active_sessions` is an index scan over the live
-///   sessions' entries in the expiry index: it never reads the records or the expired
-///   sessions, but its cost grows with the number of live sessions.
+/// - **Counting** (`CNT-3`): `count_active_sessions` is `count(*)` over
+///   `expires_at > now()`, which the planner serves from the expiry index once the table
+///   is large enough to prefer it: it then reads only the live sessions' index entries,
+///   neither the records nor the expired sessions, so its cost grows with the number of
+///   live sessions (there is no counter).
 /// - **Cleanup** (`CLN-3`, a departure): expired rows are invisible at once but stay on
 ///   disk until [`cleanup_expired`](AuthStorage::cleanup_expired), one statement that
 ///   deletes them through the expiry indexes. No background task is started, because
@@ -105,7 +107,7 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Clones share the pool. Two storages over two pools on the same database and schema
 /// are two handles on the same data (`MH-*`), as two application nodes would be.
 ///
-/// `Debug` shows the pool's size and settings of this storage, never the connection
+/// `Debug` shows the pool's size and this storage's settings, never the connection
 /// options (which hold the password) or any data.
 #[derive(Clone)]
 pub struct PostgresStorage {
@@ -251,10 +253,10 @@ impl PostgresStorage {
     }
 }
 
-/// Decodes a JSON record read back from the database.
-fn decode<T: DeserializeOwned>(what: &str, id: &str, text: &str) -> Result<T> {
+/// Decodes a JSON record read back from the database; `what` names it in the error.
+fn decode<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> Result<T> {
     serde_json::from_str(text)
-        .map_err(|err| StorageError::serialization(format!("decoding the {what} {id:?}"), err))
+        .map_err(|err| StorageError::serialization(format!("decoding {}", what()), err))
 }
 
 impl fmt::Debug for PostgresStorage {
@@ -288,7 +290,7 @@ impl AuthStorage for PostgresStorage {
                 },
             )
             .await?;
-        text.map(|text| decode("token", token_id, &text))
+        text.map(|text| decode(&text, || format!("the token {token_id:?}")))
             .transpose()
     }
 
@@ -309,7 +311,7 @@ impl AuthStorage for PostgresStorage {
         let Some(text) = text else {
             return Ok(None);
         };
-        let token: AuthToken = decode("token", "with this access token", &text)?;
+        let token: AuthToken = decode(&text, || "the token found by access token".to_string())?;
         // The digest matched; the record's own access token decides (ACC-1, ACC-4).
         Ok((token.access_token == access_token).then_some(token))
     }
@@ -348,7 +350,7 @@ impl AuthStorage for PostgresStorage {
             .await?;
         texts
             .iter()
-            .map(|text| decode("token of user", user_id, text))
+            .map(|text| decode(text, || format!("a token of user {user_id:?}")))
             .collect()
     }
 
@@ -384,7 +386,7 @@ impl AuthStorage for PostgresStorage {
                 },
             )
             .await?;
-        text.map(|text| decode("session", session_id, &text))
+        text.map(|text| decode(&text, || format!("the session {session_id:?}")))
             .transpose()
     }
 
@@ -418,7 +420,7 @@ impl AuthStorage for PostgresStorage {
             .await?;
         texts
             .iter()
-            .map(|text| decode("session of user", user_id, text))
+            .map(|text| decode(text, || format!("a session of user {user_id:?}")))
             .collect()
     }
 

@@ -4,6 +4,8 @@ mod connection;
 mod error;
 mod keys;
 mod scripts;
+#[cfg(test)]
+mod tests;
 
 use std::fmt;
 use std::future::Future;

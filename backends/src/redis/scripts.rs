@@ -13,18 +13,29 @@ pub(super) struct Lua {
 }
 
 impl Lua {
-    fn new(name: &'static str, code: &'static str) -> Self {
+    pub(super) fn new(name: &'static str, code: &'static str) -> Self {
         let sha = ::redis::Script::new(code).get_hash().to_owned();
         Self { name, code, sha }
     }
 }
 
-/// Each script's source: `common.lua` then the script's own file.
+/// Each script's source: a shebang, `common.lua`, then the script's own file.
+///
+/// The shebang (Redis 7) makes the server check memory before a script that may write
+/// runs, instead of at its first allocating command, so an out-of-memory server refuses
+/// the whole script rather than failing it halfway (SPEC.md `GEN-4`); `no-writes` lets
+/// read-only scripts run even then.
 macro_rules! lua {
     ($file:literal) => {
+        lua!($file, "")
+    };
+    ($file:literal, $flags:literal) => {
         Lua::new(
             $file,
             concat!(
+                "#!lua",
+                $flags,
+                "\n",
                 include_str!("lua/common.lua"),
                 include_str!(concat!("lua/", $file)),
             ),
@@ -70,12 +81,12 @@ impl Scripts {
 /// The scripts, hashed once per process.
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     store_token: lua!("store_token.lua"),
-    token_by_access: lua!("token_by_access.lua"),
+    token_by_access: lua!("token_by_access.lua", " flags=no-writes"),
     delete_token: lua!("delete_token.lua"),
     list_owned: lua!("list_owned.lua"),
     store_session: lua!("store_session.lua"),
     delete_session: lua!("delete_session.lua"),
-    count_sessions: lua!("count_sessions.lua"),
+    count_sessions: lua!("count_sessions.lua", " flags=no-writes"),
     store_kv: lua!("store_kv.lua"),
     delete_kv: lua!("delete_kv.lua"),
     list_kv: lua!("list_kv.lua"),

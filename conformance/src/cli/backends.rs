@@ -53,6 +53,21 @@ pub(crate) fn all() -> Vec<Builtin> {
             default: false,
             build: postgres,
         },
+        Builtin {
+            name: "mysql",
+            default: false,
+            build: mysql,
+        },
+        Builtin {
+            name: "redis",
+            default: false,
+            build: redis,
+        },
+        Builtin {
+            name: "redis-cluster",
+            default: false,
+            build: redis_cluster,
+        },
     ]
 }
 
@@ -86,9 +101,37 @@ fn encrypted_unified() -> BackendUnderTest {
 
 /// A fresh schema per scenario on the server at `AUTHSTORE_POSTGRES_URL`.
 fn postgres() -> BackendUnderTest {
-    BackendUnderTest::new("postgres", authstore_conformance::provision::postgres::fixture)
+    BackendUnderTest::new(
+        "postgres",
+        authstore_conformance::provision::postgres::fixture,
+    )
+    .with_capabilities(Capabilities::ALL)
+    .with_timing(authstore_backends::PostgresStorage::TIMING)
+}
+
+/// A fresh database per scenario on the MySQL or MariaDB server at `AUTHSTORE_MYSQL_URL`.
+fn mysql() -> BackendUnderTest {
+    BackendUnderTest::new("mysql", authstore_conformance::provision::mysql::fixture)
         .with_capabilities(Capabilities::ALL)
-        .with_timing(authstore_backends::PostgresStorage::TIMING)
+        .with_timing(authstore_backends::MySqlStorage::TIMING)
+}
+
+/// Redis on `AUTHSTORE_REDIS_URL`: a fresh key prefix per scenario, a second connection
+/// as second handle.
+fn redis() -> BackendUnderTest {
+    BackendUnderTest::new("redis", authstore_conformance::provision::redis::fixture)
+        .with_capabilities(Capabilities::ALL)
+        .with_timing(authstore_backends::RedisStorage::TIMING)
+}
+
+/// A Redis Cluster on `AUTHSTORE_REDIS_CLUSTER_URLS`, as [`redis`].
+fn redis_cluster() -> BackendUnderTest {
+    BackendUnderTest::new(
+        "redis-cluster",
+        authstore_conformance::provision::redis::cluster_fixture,
+    )
+    .with_capabilities(Capabilities::ALL)
+    .with_timing(authstore_backends::RedisStorage::TIMING)
 }
 
 /// A fixture whose second handle is a clone sharing the data.

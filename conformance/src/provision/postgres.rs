@@ -59,10 +59,10 @@ pub async fn fixture() -> Result<Fixture, String> {
     admin(&options, &format!("CREATE SCHEMA {schema}")).await?;
     match storages(&options, &schema).await {
         Ok((first, second)) => {
-            let teardown = teardown(options, schema, [first.clone(), second.clone()]);
+            let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
             Ok(Fixture::new(PostgresStorage::new(first))
                 .with_second_handle(PostgresStorage::new(second))
-                .with_teardown(teardown))
+                .with_teardown(drop_schema))
         }
         Err(err) => {
             let dropped = admin(&options, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;

@@ -72,7 +72,7 @@ async fn build(config: impl Fn() -> RedisConfig, var: &str) -> Result<Fixture, S
             .with_prefix(prefix.clone())
             .connect()
             .await
-            .map_err(|err| format!("cannot connect to Redis at {var} ({err}): {ADVICE}"))
+            .map_err(|err| format!("cannot connect to the Redis named by {var} ({err}): {ADVICE}"))
     };
     let first = connect().await?;
     let second = connect().await?;
