@@ -1,15 +1,24 @@
 //! The one mapping from the Redis client's errors to [`StorageError`] (SPEC.md `ERR-1`).
 
-use ::redis::{ErrorKind, RedisError, ServerErrorKind};
+use ::redis::{ErrorKind, RedisError};
 use authstore_spec::StorageError;
 
 /// `err`, met while doing `operation`, as a [`StorageError`]: connection failures,
 /// timeouts and transient cluster states (`TRYAGAIN`, `CLUSTERDOWN`, redirections, a
 /// master that is down, loading or read-only after a failover) are
-/// [`Unavailable`](StorageError::Unavailable), worth retrying; anything else (script
+/// [`Unavailable`](StorageError::Unavailable), worth retrying; `OOM` (the server's
+/// `maxmemory` reached) is [`CapacityExceeded`](StorageError::CapacityExceeded); anything
+/// else (script
 /// errors, wrong types, authentication, a malformed reply) is
 /// [`Backend`](StorageError::Backend). The cause is kept as the source.
 pub(super) fn storage_error(operation: &str, err: RedisError) -> StorageError {
+    if err.code() == Some("OOM") {
+        // `maxmemory` reached: a configured limit, and nothing was written (the scripts'
+        // shebang makes Redis refuse them before they start).
+        return StorageError::CapacityExceeded(format!(
+            "Redis refused {operation}: its maxmemory limit is reached ({err})"
+        ));
+    }
     if is_unavailable(&err) {
         StorageError::unavailable(format!("Redis unreachable during {operation}: {err}"), err)
     } else {
@@ -18,28 +27,27 @@ pub(super) fn storage_error(operation: &str, err: RedisError) -> StorageError {
 }
 
 fn is_unavailable(err: &RedisError) -> bool {
-    if err.is_io_error()
+    err.is_io_error()
         || err.is_timeout()
         || err.is_connection_refusal()
         || err.is_connection_dropped()
         || err.is_cluster_error()
-    {
-        return true;
-    }
-    matches!(
-        err.kind(),
-        ErrorKind::ClusterConnectionNotFound
-            | ErrorKind::Server(
-                ServerErrorKind::TryAgain
-                    | ServerErrorKind::ClusterDown
-                    | ServerErrorKind::MasterDown
-                    | ServerErrorKind::BusyLoading
-                    | ServerErrorKind::ReadOnly
-                    | ServerErrorKind::Moved
-                    | ServerErrorKind::Ask
-            )
-    )
+        || err.kind() == ErrorKind::ClusterConnectionNotFound
+        // By code, whether the client parsed the reply into a known kind or not.
+        || err.code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
 }
+
+/// Server error codes of states that pass: a cluster reconfiguring or failing over, a
+/// server loading its data, a former master that is now a read-only replica.
+const TRANSIENT_CODES: [&str; 7] = [
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "MASTERDOWN",
+    "LOADING",
+    "READONLY",
+    "MOVED",
+    "ASK",
+];
 
 /// The error of an operation that got no reply within the storage's operation timeout
 /// (SPEC.md `GEN-2`). The command may still have run on the server.
@@ -64,6 +72,13 @@ mod tests {
         assert_eq!(storage_error("get_kv", refused).kind(), Kind::Unavailable);
         let script = RedisError::from((ErrorKind::Client, "user_script:1: boom"));
         assert_eq!(storage_error("store_kv", script).kind(), Kind::Backend);
+        let full = ::redis::make_extension_error("OOM".into(), Some("used memory".into()));
+        assert_eq!(
+            storage_error("store_kv", full).kind(),
+            Kind::CapacityExceeded
+        );
+        let moved = ::redis::make_extension_error("CLUSTERDOWN".into(), None);
+        assert_eq!(storage_error("get_kv", moved).kind(), Kind::Unavailable);
         assert_eq!(
             timed_out("get_kv", std::time::Duration::from_secs(1)).kind(),
             Kind::Unavailable

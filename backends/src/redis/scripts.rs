@@ -21,10 +21,11 @@ impl Lua {
 
 /// Each script's source: a shebang, `common.lua`, then the script's own file.
 ///
-/// The shebang (Redis 7) makes the server check memory before a script that may write
-/// runs, instead of at its first allocating command, so an out-of-memory server refuses
-/// the whole script rather than failing it halfway (SPEC.md `GEN-4`); `no-writes` lets
-/// read-only scripts run even then.
+/// The shebang (Redis 7) makes an out-of-memory server (`maxmemory` reached) refuse a
+/// script that may write before it starts, instead of failing it at its first allocating
+/// command with half of its changes made (SPEC.md `GEN-4`). Scripts that only read
+/// (`no-writes`) or only remove data (`allow-oom`: deletes, listings that drop expired
+/// index entries, cleanup) still run then, so a full server can be read and emptied.
 macro_rules! lua {
     ($file:literal) => {
         lua!($file, "")
@@ -82,13 +83,13 @@ impl Scripts {
 pub(super) static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     store_token: lua!("store_token.lua"),
     token_by_access: lua!("token_by_access.lua", " flags=no-writes"),
-    delete_token: lua!("delete_token.lua"),
-    list_owned: lua!("list_owned.lua"),
+    delete_token: lua!("delete_token.lua", " flags=allow-oom"),
+    list_owned: lua!("list_owned.lua", " flags=allow-oom"),
     store_session: lua!("store_session.lua"),
-    delete_session: lua!("delete_session.lua"),
+    delete_session: lua!("delete_session.lua", " flags=allow-oom"),
     count_sessions: lua!("count_sessions.lua", " flags=no-writes"),
     store_kv: lua!("store_kv.lua"),
-    delete_kv: lua!("delete_kv.lua"),
-    list_kv: lua!("list_kv.lua"),
-    cleanup: lua!("cleanup.lua"),
+    delete_kv: lua!("delete_kv.lua", " flags=allow-oom"),
+    list_kv: lua!("list_kv.lua", " flags=allow-oom"),
+    cleanup: lua!("cleanup.lua", " flags=allow-oom"),
 });
