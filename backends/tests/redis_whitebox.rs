@@ -1078,6 +1078,208 @@ mod live {
         );
     }
 
+    /// A `redis-server` of this test's own (Debian's package, as `ci/start-redis` installs),
+    /// without persistence: tests can fill it, flush its scripts and restart it without
+    /// disturbing anyone.
+    struct OwnServer {
+        child: std::process::Child,
+        port: u16,
+        dir: std::path::PathBuf,
+    }
+
+    impl OwnServer {
+        fn start(port: u16) -> Self {
+            let nanos = Utc::now().timestamp_nanos_opt().unwrap_or_default();
+            let dir = std::env::temp_dir().join(format!("authstore-whitebox-{port}-{nanos}"));
+            std::fs::create_dir_all(&dir).expect("server directory");
+            let child = std::process::Command::new("redis-server")
+                .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--save", "", "--appendonly", "no"])
+                .args(["--maxmemory-policy", "noeviction"])
+                .arg("--dir")
+                .arg(&dir)
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .unwrap_or_else(|err| {
+                    panic!(
+                        "cannot run redis-server ({err}): install Debian's redis-server ({ADVICE})"
+                    )
+                });
+            let server = Self { child, port, dir };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !server.answers() {
+                assert!(
+                    Instant::now() < deadline,
+                    "redis-server on port {port} did not start"
+                );
+                thread::sleep(Duration::from_millis(20));
+            }
+            server
+        }
+
+        fn answers(&self) -> bool {
+            let Ok(mut conn) = TcpStream::connect(("127.0.0.1", self.port)) else {
+                return false;
+            };
+            let mut reply = [0u8; 7];
+            conn.write_all(b"PING\r\n").is_ok()
+                && conn.read_exact(&mut reply).is_ok()
+                && &reply == b"+PONG\r\n"
+        }
+
+        fn url(&self) -> String {
+            format!("redis://127.0.0.1:{}", self.port)
+        }
+
+        fn stop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    impl Drop for OwnServer {
+        fn drop(&mut self) {
+            self.stop();
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn free_port() -> u16 {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("address").port()
+    }
+
+    fn kind<T: std::fmt::Debug>(result: &authstore_spec::Result<T>) -> Option<ErrorKind> {
+        result.as_ref().err().map(|e| e.kind())
+    }
+
+    /// On a server of its own: a full server (`maxmemory`) refuses writes with
+    /// `CapacityExceeded` and no partial change (`GEN-4`), while reads, deletes and
+    /// listings still work; a lost script cache is refilled on the way; a stopped server
+    /// makes calls fail with `Unavailable` in time, and a restarted one serves again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn full_flushed_and_restarted_server() {
+        let mut server = OwnServer::start(free_port());
+        let s = RedisConfig::new(server.url())
+            .with_operation_timeout(Duration::from_secs(1))
+            .connect()
+            .await
+            .expect("connect to the own server");
+        let token = AuthToken::new("t1", "alice", "at-1", HOUR);
+        s.store_token(&token).await.expect("store_token");
+        s.store_session("s1", &SessionData::new("s1", "alice", HOUR))
+            .await
+            .expect("store_session");
+
+        s.store_kv("k", b"v", None).await.expect("store_kv");
+        let mut conn = redis::Client::open(server.url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("admin connection");
+        let set_maxmemory = |bytes: u64| {
+            let mut cmd = redis::cmd("CONFIG");
+            cmd.arg("SET").arg("maxmemory").arg(bytes);
+            cmd
+        };
+        // A limit far below what the server holds: it is full.
+        let () = set_maxmemory(1)
+            .query_async(&mut conn)
+            .await
+            .expect("CONFIG SET maxmemory");
+        let result = s.store_kv("k2", b"v", None).await;
+        assert_eq!(
+            kind(&result),
+            Some(ErrorKind::CapacityExceeded),
+            "{result:?}"
+        );
+        // A refused write changes nothing: the token keeps its user and access token.
+        let moved = token.clone().with_user_id("bob").with_access_token("at-2");
+        let result = s.store_token(&moved).await;
+        assert_eq!(
+            kind(&result),
+            Some(ErrorKind::CapacityExceeded),
+            "{result:?}"
+        );
+        assert_eq!(
+            s.get_token("t1").await.expect("get_token"),
+            Some(token.clone())
+        );
+        let by_old = s
+            .get_token_by_access_token("at-1")
+            .await
+            .expect("by access");
+        assert_eq!(by_old.map(|t| t.token_id), Some("t1".to_owned()));
+        assert_eq!(
+            s.get_token_by_access_token("at-2")
+                .await
+                .expect("by access"),
+            None
+        );
+        assert_eq!(s.list_user_tokens("bob").await.expect("list"), Vec::new());
+        assert_eq!(s.count_active_sessions().await.expect("count"), 1);
+        assert_eq!(s.list_kv_keys("").await.expect("list"), ["k"]);
+        // Removing works while full.
+        s.delete_kv("k").await.expect("delete_kv while full");
+        s.delete_session("s1")
+            .await
+            .expect("delete_session while full");
+        s.cleanup_expired()
+            .await
+            .expect("cleanup_expired while full");
+        assert_eq!(s.get_kv("k").await.expect("get_kv"), None);
+        let () = set_maxmemory(0)
+            .query_async(&mut conn)
+            .await
+            .expect("CONFIG SET maxmemory");
+        s.store_token(&moved)
+            .await
+            .expect("store_token with memory again");
+
+        // The server forgets the scripts: each is sent whole once, then cached again.
+        let () = redis::cmd("SCRIPT")
+            .arg("FLUSH")
+            .query_async(&mut conn)
+            .await
+            .expect("SCRIPT FLUSH");
+        let by_new = s
+            .get_token_by_access_token("at-2")
+            .await
+            .expect("after SCRIPT FLUSH");
+        assert_eq!(by_new.map(|t| t.user_id), Some("bob".to_owned()));
+        assert_eq!(s.list_user_tokens("alice").await.expect("list"), Vec::new());
+
+        // Stopped: calls fail in time. Restarted (empty, no persistence): served again.
+        server.stop();
+        let started = Instant::now();
+        let result = s.get_kv("k").await;
+        assert_eq!(kind(&result), Some(ErrorKind::Unavailable), "{result:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
+        let server = OwnServer::start(server.port);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while let Err(err) = s.store_kv("after", b"v", None).await {
+            assert!(
+                Instant::now() < deadline,
+                "no recovery after restart: {err}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            s.get_kv("after").await.expect("get_kv"),
+            Some(b"v".to_vec())
+        );
+        assert_eq!(
+            s.get_token("t1").await.expect("get_token"),
+            None,
+            "data survived?"
+        );
+        drop(server);
+    }
+
     /// Redis reads the raw reply types the storage relies on (sanity of the dump helper).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn dump_sees_what_the_storage_wrote() {

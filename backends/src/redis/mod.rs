@@ -118,19 +118,22 @@ impl RedisConfig {
     pub async fn connect(self) -> Result<RedisStorage> {
         let ns = Namespace::new(&self.prefix)?;
         let timeout = self.operation_timeout;
-        let conn = within(timeout, Connection::open(&self.target, timeout))
-            .await
-            .map_err(|err| match err {
-                Failed::Redis(err) if err.kind() == RedisErrorKind::InvalidClientConfig => {
-                    StorageError::InvalidInput(format!("invalid Redis URL or settings: {err}"))
-                }
-                other => other.into_storage_error("connect", timeout),
-            })?;
-        for script in SCRIPTS.all() {
-            within(timeout, conn.load(script)).await.map_err(|err| {
-                err.into_storage_error(&format!("loading script {}", script.name), timeout)
-            })?;
-        }
+        // One bound for the whole set-up: connecting (with its retries) and loading the
+        // scripts, so that the first call of each method is already one `EVALSHA`.
+        let target = &self.target;
+        let set_up = async {
+            let conn = Connection::open(target, timeout).await?;
+            for script in SCRIPTS.all() {
+                conn.load(script).await?;
+            }
+            Ok(conn)
+        };
+        let conn = within(timeout, set_up).await.map_err(|err| match err {
+            Failed::Redis(err) if err.kind() == RedisErrorKind::InvalidClientConfig => {
+                StorageError::InvalidInput(format!("invalid Redis URL or settings: {err}"))
+            }
+            other => other.into_storage_error("connect", timeout),
+        })?;
         Ok(RedisStorage {
             conn,
             ns,
@@ -266,8 +269,17 @@ async fn within<T>(
 /// - **Operation timeout** (`GEN-2`): 5 s by default; a call that gets no reply in time
 ///   fails with [`StorageError::Unavailable`], and its command may still have run.
 /// - **What Redis readers see**: everything, including access and refresh tokens inside
-///   the token records (only key names are free of them). Wrap the storage in
-///   [`EncryptedStorage`](crate::EncryptedStorage) to keep secrets out of Redis.
+///   the token records (only key names and indexes are free of them). Wrap the storage
+///   in [`EncryptedStorage`](crate::EncryptedStorage) to keep secrets out of Redis.
+/// - **A full server** (`maxmemory` reached) refuses writes with
+///   [`StorageError::CapacityExceeded`] before they change anything; reads, deletes,
+///   listings and cleanup still work.
+///
+/// # Server requirements
+/// Redis 7.0 or later (script flags, `PEXPIRETIME`), with `maxmemory-policy noeviction`
+/// (the default): an evicted key would leave indexes that disagree with the items, e.g.
+/// an evicted session still counted. Nothing else may write keys under the prefix; a
+/// key of the wrong type there makes scripts fail, possibly after part of their work.
 ///
 /// # Redis Cluster
 /// The prefix is the hash tag, so all of one storage's keys live in one slot, served by

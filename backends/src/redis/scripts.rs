@@ -7,15 +7,14 @@ use std::sync::LazyLock;
 /// A script's source and its SHA-1, the name `EVALSHA` calls it by.
 #[derive(Debug)]
 pub(super) struct Lua {
-    pub(super) name: &'static str,
     pub(super) code: &'static str,
     pub(super) sha: String,
 }
 
 impl Lua {
-    pub(super) fn new(name: &'static str, code: &'static str) -> Self {
+    pub(super) fn new(code: &'static str) -> Self {
         let sha = ::redis::Script::new(code).get_hash().to_owned();
-        Self { name, code, sha }
+        Self { code, sha }
     }
 }
 
@@ -31,16 +30,13 @@ macro_rules! lua {
         lua!($file, "")
     };
     ($file:literal, $flags:literal) => {
-        Lua::new(
-            $file,
-            concat!(
-                "#!lua",
-                $flags,
-                "\n",
-                include_str!("lua/common.lua"),
-                include_str!(concat!("lua/", $file)),
-            ),
-        )
+        Lua::new(concat!(
+            "#!lua",
+            $flags,
+            "\n",
+            include_str!("lua/common.lua"),
+            include_str!(concat!("lua/", $file)),
+        ))
     };
 }
 

@@ -24,7 +24,7 @@ async fn eval_falls_back_to_the_script_body() {
     let nonce = format!("{:?}", std::time::SystemTime::now());
     let code: &'static str =
         Box::leak(format!("return KEYS[1] .. ARGV[1] .. '{nonce}'").into_boxed_str());
-    let script = Lua::new("unique.lua", code);
+    let script = Lua::new(code);
     let mut exists = ::redis::cmd("SCRIPT");
     exists.arg("EXISTS").arg(&script.sha);
     let before: Vec<bool> = conn.query(&exists).await.expect("SCRIPT EXISTS");
