@@ -31,9 +31,13 @@ where
     let url = std::env::var(URL_VAR).unwrap_or_else(|_| panic!("{URL_VAR} is not set: {ADVICE}"));
     let options = PgConnectOptions::from_str(&url)
         .unwrap_or_else(|err| panic!("{URL_VAR} is not a valid URL ({err}): {ADVICE}"));
+    // A counter, not the clock, tells apart tests of one process started in the same
+    // microsecond; the time tells apart processes that reuse a pid.
+    static SCHEMAS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let schema = format!(
-        "authstore_whitebox_{}_{}",
+        "authstore_whitebox_{}_{}_{}",
         std::process::id(),
+        SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
         Utc::now().timestamp_micros()
     );
     admin(&options, &format!("CREATE SCHEMA {schema}")).await;
