@@ -16,6 +16,8 @@ mod postgres;
 mod redis;
 #[cfg(any(feature = "postgres-storage", feature = "mysql-storage"))]
 mod sql;
+#[cfg(feature = "tiered-storage")]
+mod tiered;
 mod unified;
 
 // Re-exports: one line per backend module, added by that module's author.
@@ -27,4 +29,6 @@ pub use memory::{InMemoryConfig, MemoryStorage};
 pub use mysql::MySqlStorage;
 #[cfg(feature = "postgres-storage")]
 pub use postgres::PostgresStorage;
+#[cfg(feature = "tiered-storage")]
+pub use tiered::TieredStorage;
 pub use unified::{UnifiedStats, UnifiedStorage, UnifiedStorageConfig};

@@ -21,7 +21,12 @@
 //! never run and never counted as passed.
 
 mod fixture;
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "redis"))]
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "redis",
+    feature = "tiered"
+))]
 pub mod provision;
 mod report;
 mod runner;

@@ -253,6 +253,88 @@ impl PostgresStorage {
     }
 }
 
+/// What `TieredStorage` needs beyond the trait: kv reads with their expiry instant, and
+/// the cache epoch (a one-row table, see [`migrate_cache_epoch`](Self::migrate_cache_epoch)).
+#[cfg(feature = "tiered-storage")]
+impl PostgresStorage {
+    /// The live value under `key` with its expiry instant as the server computed it
+    /// (`None`: no expiry), for a cache entry that must not outlive it.
+    pub(crate) async fn get_kv_with_expiry(
+        &self,
+        key: &str,
+    ) -> Result<Option<(Vec<u8>, Option<chrono::DateTime<chrono::Utc>>)>> {
+        validate::key(key)?;
+        let pool = &self.pool;
+        self.run(
+            || format!("get_kv({key:?})"),
+            move || {
+                sqlx::query_as::<_, (Vec<u8>, Option<chrono::DateTime<chrono::Utc>>)>(
+                    "SELECT value, expires_at FROM kv_store \
+                     WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())",
+                )
+                .bind(key)
+                .fetch_optional(pool)
+            },
+        )
+        .await
+    }
+
+    /// Creates the cache-epoch table (`authstore_cache_epoch`, one row) if missing.
+    /// Idempotent and safe from concurrent callers: one implicit transaction under a
+    /// transaction-level advisory lock.
+    pub(crate) async fn migrate_cache_epoch(&self) -> Result<()> {
+        let pool = &self.pool;
+        self.run(
+            || "migrate (cache epoch)".to_string(),
+            move || {
+                sqlx::raw_sql(
+                    "SELECT pg_advisory_xact_lock(7269541);
+                     CREATE TABLE IF NOT EXISTS authstore_cache_epoch (
+                         id SMALLINT PRIMARY KEY CHECK (id = 1),
+                         epoch BIGINT NOT NULL);
+                     INSERT INTO authstore_cache_epoch (id, epoch) VALUES (1, 0)
+                         ON CONFLICT (id) DO NOTHING;",
+                )
+                .execute(pool)
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// The current cache epoch.
+    pub(crate) async fn cache_epoch(&self) -> Result<i64> {
+        let pool = &self.pool;
+        self.run(
+            || "read the cache epoch".to_string(),
+            move || {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT coalesce(max(epoch), 0) FROM authstore_cache_epoch",
+                )
+                .fetch_one(pool)
+            },
+        )
+        .await
+    }
+
+    /// Raises the cache epoch by one and returns the new value.
+    pub(crate) async fn bump_cache_epoch(&self) -> Result<i64> {
+        let pool = &self.pool;
+        self.run(
+            || "raise the cache epoch".to_string(),
+            move || {
+                sqlx::query_scalar::<_, i64>(
+                    "INSERT INTO authstore_cache_epoch (id, epoch) VALUES (1, 1) \
+                     ON CONFLICT (id) DO UPDATE SET epoch = authstore_cache_epoch.epoch + 1 \
+                     RETURNING epoch",
+                )
+                .fetch_one(pool)
+            },
+        )
+        .await
+    }
+}
+
 /// Decodes a JSON record read back from the database; `what` names it in the error.
 fn decode<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> Result<T> {
     serde_json::from_str(text)

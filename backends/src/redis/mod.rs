@@ -21,7 +21,8 @@ use serde::de::DeserializeOwned;
 use self::connection::{Connection, Target};
 use self::error::{storage_error, timed_out};
 use self::keys::{Namespace, access_digest, kv_ttl_arg, last_visible_ms, lex_range};
-use self::scripts::{Lua, SCRIPTS};
+pub(crate) use self::scripts::Lua;
+use self::scripts::SCRIPTS;
 
 /// Largest kv value [`RedisStorage`] accepts, in bytes (SPEC.md `KV-5`): 64 MiB, well
 /// under Redis's own 512 MB, so one value never stalls the server for long. Larger values
@@ -360,6 +361,38 @@ impl RedisStorage {
             }
             cursor = next;
         }
+    }
+
+    /// `{prefix}`, the start of every key name: `TieredStorage` puts its cache keys under
+    /// it, in a namespace (`cache:`) no key of this storage starts with.
+    #[cfg(feature = "tiered-storage")]
+    pub(crate) fn key_base(&self) -> &str {
+        self.ns.base()
+    }
+
+    /// Runs one of `TieredStorage`'s scripts on `keys` (all under [`key_base`](Self::key_base),
+    /// so one slot) with `args`, under the operation timeout.
+    #[cfg(feature = "tiered-storage")]
+    pub(crate) async fn run_script<T: FromRedisValue>(
+        &self,
+        operation: &str,
+        script: &Lua,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> Result<T> {
+        self.run(operation, self.conn.eval(script, keys, args))
+            .await
+    }
+
+    /// Runs one plain command (its first key routes it on a cluster) under the operation
+    /// timeout: `TieredStorage`'s `GET`s and `DEL`s.
+    #[cfg(feature = "tiered-storage")]
+    pub(crate) async fn run_command<T: FromRedisValue>(
+        &self,
+        operation: &str,
+        cmd: &::redis::Cmd,
+    ) -> Result<T> {
+        self.run(operation, self.conn.query(cmd)).await
     }
 
     /// `call` with the operation timeout, its errors mapped.

@@ -6,13 +6,14 @@ use std::sync::LazyLock;
 
 /// A script's source and its SHA-1, the name `EVALSHA` calls it by.
 #[derive(Debug)]
-pub(super) struct Lua {
+pub(crate) struct Lua {
     pub(super) code: &'static str,
     pub(super) sha: String,
 }
 
 impl Lua {
-    pub(super) fn new(code: &'static str) -> Self {
+    /// A script from its source (also used by `TieredStorage` for its own scripts).
+    pub(crate) fn new(code: &'static str) -> Self {
         let sha = ::redis::Script::new(code).get_hash().to_owned();
         Self { code, sha }
     }

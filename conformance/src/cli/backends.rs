@@ -68,6 +68,11 @@ pub(crate) fn all() -> Vec<Builtin> {
             default: false,
             build: redis_cluster,
         },
+        Builtin {
+            name: "tiered",
+            default: false,
+            build: tiered,
+        },
     ]
 }
 
@@ -132,6 +137,14 @@ fn redis_cluster() -> BackendUnderTest {
     )
     .with_capabilities(Capabilities::ALL)
     .with_timing(authstore_backends::RedisStorage::TIMING)
+}
+
+/// TieredStorage: a fresh PostgreSQL schema (`AUTHSTORE_POSTGRES_URL`) and Redis prefix
+/// (`AUTHSTORE_REDIS_URL`) per scenario; the second handle is a second, independent node.
+fn tiered() -> BackendUnderTest {
+    BackendUnderTest::new("tiered", authstore_conformance::provision::tiered::fixture)
+        .with_capabilities(Capabilities::ALL)
+        .with_timing(authstore_backends::TieredStorage::TIMING)
 }
 
 /// A fixture whose second handle is a clone sharing the data.

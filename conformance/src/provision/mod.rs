@@ -7,3 +7,5 @@ pub mod mysql;
 pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
+#[cfg(feature = "tiered")]
+pub mod tiered;

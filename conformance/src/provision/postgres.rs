@@ -52,18 +52,24 @@ static SCHEMAS: AtomicU64 = AtomicU64::new(0);
 /// unset or the server cannot be reached. Call it inside the runtime that will use the
 /// storages: the pools belong to it.
 pub async fn fixture() -> Result<Fixture, String> {
+    let (options, schema, first, second) = fresh_schema().await?;
+    let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
+    Ok(Fixture::new(PostgresStorage::new(first))
+        .with_second_handle(PostgresStorage::new(second))
+        .with_teardown(drop_schema))
+}
+
+/// A fresh schema, migrated, with two independent pools on it (the server's options,
+/// the schema's name, the pools); [`teardown`] undoes it. Also used by the tiered
+/// provisioning.
+pub(crate) async fn fresh_schema() -> Result<(PgConnectOptions, String, PgPool, PgPool), String> {
     let url = std::env::var(URL_VAR).map_err(|_| format!("{URL_VAR} is not set: {ADVICE}"))?;
     let options = PgConnectOptions::from_str(&url)
         .map_err(|err| format!("{URL_VAR} is not a valid PostgreSQL URL ({err}): {ADVICE}"))?;
     let schema = unique_schema_name();
     admin(&options, &format!("CREATE SCHEMA {schema}")).await?;
     match storages(&options, &schema).await {
-        Ok((first, second)) => {
-            let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
-            Ok(Fixture::new(PostgresStorage::new(first))
-                .with_second_handle(PostgresStorage::new(second))
-                .with_teardown(drop_schema))
-        }
+        Ok((first, second)) => Ok((options, schema, first, second)),
         Err(err) => {
             let dropped = admin(&options, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
             Err(match dropped {
@@ -154,7 +160,7 @@ async fn storages(options: &PgConnectOptions, schema: &str) -> Result<(PgPool, P
 }
 
 /// Closes the pools (waiting for their connections to come back), then drops the schema.
-async fn teardown(
+pub(crate) async fn teardown(
     options: PgConnectOptions,
     schema: String,
     pools: [PgPool; 2],

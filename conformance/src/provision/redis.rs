@@ -28,7 +28,7 @@ pub const URL_VAR: &str = "AUTHSTORE_REDIS_URL";
 pub const CLUSTER_URLS_VAR: &str = "AUTHSTORE_REDIS_CLUSTER_URLS";
 
 /// How to get servers, appended to every "no server" error.
-const ADVICE: &str = "start servers with `eval \"$(bash ci/start-redis)\"` or point it at \
+pub(crate) const ADVICE: &str = "start servers with `eval \"$(bash ci/start-redis)\"` or point it at \
                       your own Redis";
 
 /// Prefixes made by this process so far, for unique names.
@@ -84,7 +84,7 @@ async fn build(config: impl Fn() -> RedisConfig, var: &str) -> Result<Fixture, S
 
 /// `authstore-test:<pid>-<counter>-<random>:`: unique across processes and runs, and
 /// free of glob characters and braces.
-fn unique_prefix() -> String {
+pub(crate) fn unique_prefix() -> String {
     let counter = PREFIXES.fetch_add(1, Ordering::Relaxed);
     let random = RandomState::new().hash_one(counter);
     format!(

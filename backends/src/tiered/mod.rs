@@ -1,0 +1,642 @@
+//! [`TieredStorage`]: PostgreSQL as the source of truth with a Redis cache in front of its
+//! point reads, coherent across application nodes.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock};
+use std::time::{Duration, Instant};
+
+use authstore_spec::time::now_micros;
+use authstore_spec::{
+    AuthStorage, AuthToken, ErrorKind, Result, SessionData, StorageError, TimingProfile,
+    async_trait, validate,
+};
+use chrono::{DateTime, Utc};
+use parking_lot::Mutex;
+use sha2::{Digest, Sha256};
+
+use crate::postgres::PostgresStorage;
+use crate::redis::{Lua, RedisStorage};
+
+/// How long a cache entry lives at most unless configured otherwise.
+const DEFAULT_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How often each node compares the PostgreSQL epoch with Redis's unless configured.
+const DEFAULT_EPOCH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How long a fill lease lasts: longer than any PostgreSQL read should take, short enough
+/// that a crashed filler blocks filling of one key only briefly.
+const LEASE_MS: &str = "5000";
+
+/// The cache's scripts.
+struct Scripts {
+    read: Lua,
+    fill: Lua,
+    raise_epoch: Lua,
+}
+
+static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
+    read: Lua::new(concat!("#!lua\n", include_str!("lua/read.lua"))),
+    fill: Lua::new(concat!("#!lua\n", include_str!("lua/fill.lua"))),
+    raise_epoch: Lua::new(concat!("#!lua\n", include_str!("lua/raise_epoch.lua"))),
+});
+
+/// Lease ids handed out by this process, to make them unique even without randomness.
+static LEASES: AtomicU64 = AtomicU64::new(0);
+
+/// [`AuthStorage`] on PostgreSQL ([`PostgresStorage`], the source of truth) with a Redis
+/// cache ([`RedisStorage`]'s connection and key prefix) in front of the point reads.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use authstore_backends::{PostgresStorage, RedisStorage, TieredStorage};
+///
+/// # async fn demo(pool: sqlx::PgPool) -> authstore_spec::Result<()> {
+/// let cache = RedisStorage::new("redis://127.0.0.1:6379").await?;
+/// let storage = TieredStorage::new(cache, PostgresStorage::new(pool))
+///     .with_cache_ttl(Duration::from_secs(30));
+/// storage.migrate().await?; // PostgreSQL tables and the cache-epoch table
+/// # Ok(())
+/// # }
+/// ```
+///
+/// # What is cached
+/// Only point reads: `get_token`, `get_token_by_access_token`, `get_session`, `get_kv`.
+/// Listings, counting and cleanup always ask PostgreSQL, so they are exactly
+/// [`PostgresStorage`]'s. Every write goes to PostgreSQL first (its result is the call's
+/// result), then deletes the cache entries it made stale. Cache keys live under the
+/// Redis storage's prefix, in their own namespace (`{prefix}cache:t:<hex token id>`,
+/// `cache:a:<sha256 of the access token>` holding only a token id, `cache:s:<hex id>`,
+/// `cache:k:<hex key>`, each with a `:lease` companion, and `cache:epoch`), so the same
+/// prefix may also serve a [`RedisStorage`].
+///
+/// # Coherence across nodes
+/// Two `TieredStorage` values built independently over the same Redis and PostgreSQL are
+/// two nodes. With Redis reachable, no node serves a version older than the last write
+/// that returned:
+/// - a write deletes the cache entry and its **fill lease**; a reader that misses takes
+///   the lease atomically with the miss, reads PostgreSQL, and stores what it read only
+///   if its lease is still current, so a fill that read before a write can never land
+///   after that write's invalidation. A reader that misses while another holds the lease
+///   reads PostgreSQL and does not fill.
+/// - the access-token entry maps to a token id only; the token is then read through its
+///   own (invalidated) entry and its access token compared with the argument, so an old
+///   access token stops resolving as soon as the token's update or delete returns.
+/// - a cache entry expires at the earlier of the item's expiry and now + the cache TTL
+///   (60 s by default), and a hit is also checked against the item's expiry, so no
+///   item outlives its expiry.
+///
+/// # When Redis is unreachable
+/// Every cache error is logged (`tracing::warn!`) and the call is answered from
+/// PostgreSQL alone, without filling; for `epoch_check_interval` after an error the node
+/// does not try Redis at all. A write whose invalidation fails raises a **cache epoch**
+/// kept in PostgreSQL before it returns. Cache entries are stamped with Redis's copy of
+/// the epoch, and only entries stamped with the current one are served. Each node copies
+/// the PostgreSQL epoch into Redis (if greater) before it uses the cache after a Redis
+/// error it saw, and otherwise at most every `epoch_check_interval` (1 s by default);
+/// raising it retires every older entry at once.
+///
+/// **Guarantee.** Let a write (update or delete) return while its invalidation failed.
+/// The node that made it never serves the older version from the cache afterwards (it
+/// compares epochs before its next cache use). Any other node serves it at most until
+/// `epoch_check_interval` after the write returned: its next epoch check reads
+/// PostgreSQL after the raise, and checks are timed from when they start. The bound is
+/// not zero because a node that could reach Redis all along learns of another node's
+/// failed invalidation only by asking PostgreSQL, which it does once per interval rather
+/// than per cache hit. If raising the PostgreSQL epoch itself fails (PostgreSQL lost
+/// right after the write), the stale entry may live until the cache TTL ends; this is
+/// logged at `error` level.
+///
+/// # Timing, errors, handles
+/// Time is PostgreSQL's (see [`TIMING`](Self::TIMING)); cache entries never extend it.
+/// Errors are [`PostgresStorage`]'s: Redis errors never fail a call. Call
+/// [`migrate`](Self::migrate) once before use. Clones share connections and the epoch
+/// state; `Debug` shows settings, no data or URLs.
+#[derive(Clone)]
+pub struct TieredStorage {
+    cache: RedisStorage,
+    store: PostgresStorage,
+    cache_ttl: Duration,
+    epoch_check_interval: Duration,
+    state: Arc<Mutex<EpochState>>,
+}
+
+/// What a node knows about its view of the cache epoch.
+#[derive(Debug, Default)]
+struct EpochState {
+    /// When the last successful epoch check started.
+    checked: Option<Instant>,
+    /// Redis failed since then: check before the next cache use.
+    must_check: bool,
+    /// Do not try Redis before this instant (after an error).
+    quiet_until: Option<Instant>,
+}
+
+/// The outcome of a cache lookup.
+enum Lookup {
+    /// An entry stamped with the current epoch.
+    Hit(Vec<u8>),
+    /// A miss; this caller holds the lease `id`, taken in `epoch`.
+    Lease { id: String, epoch: Vec<u8> },
+    /// A miss while another caller fills, or the cache is not usable now.
+    Skip,
+}
+
+impl TieredStorage {
+    /// The timing profile: PostgreSQL's, the source of truth ([`PostgresStorage::TIMING`]).
+    pub const TIMING: TimingProfile = PostgresStorage::TIMING;
+
+    /// A tiered storage caching `store`'s point reads in `cache`'s Redis, under `cache`'s
+    /// prefix; cache TTL 60 s, epoch check every second.
+    pub fn new(cache: RedisStorage, store: PostgresStorage) -> Self {
+        Self {
+            cache,
+            store,
+            cache_ttl: DEFAULT_CACHE_TTL,
+            epoch_check_interval: DEFAULT_EPOCH_CHECK_INTERVAL,
+            state: Arc::new(Mutex::new(EpochState::default())),
+        }
+    }
+
+    /// The longest a cache entry lives (it also never outlives its item).
+    pub fn with_cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// How often this node compares the PostgreSQL cache epoch with Redis's: the bound
+    /// on serving a version whose invalidation failed (see the type's docs).
+    pub fn with_epoch_check_interval(mut self, interval: Duration) -> Self {
+        self.epoch_check_interval = interval;
+        self
+    }
+
+    /// The configured epoch check interval.
+    pub fn epoch_check_interval(&self) -> Duration {
+        self.epoch_check_interval
+    }
+
+    /// The timing profile of the underlying [`PostgresStorage`].
+    pub fn timing(&self) -> TimingProfile {
+        self.store.timing()
+    }
+
+    /// Migrates PostgreSQL ([`PostgresStorage::migrate`]) and creates the cache-epoch
+    /// table (`authstore_cache_epoch`) if missing. Idempotent, safe from several nodes.
+    pub async fn migrate(&self) -> Result<()> {
+        self.store.migrate().await?;
+        self.store.migrate_cache_epoch().await
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!(
+            "{}cache:{kind}:{}",
+            self.cache.key_base(),
+            hex(id.as_bytes())
+        )
+    }
+
+    fn epoch_key(&self) -> String {
+        format!("{}cache:epoch", self.cache.key_base())
+    }
+
+    /// Notes a Redis failure: logged, no Redis for a while, an epoch check before the
+    /// next cache use.
+    fn cache_failed(&self, what: &str, err: &StorageError) {
+        tracing::warn!(error = %err, "TieredStorage: Redis failed ({what}); using PostgreSQL only");
+        let mut state = self.state.lock();
+        state.must_check = true;
+        state.quiet_until = Some(Instant::now() + self.epoch_check_interval);
+    }
+
+    /// Makes Redis's epoch at least PostgreSQL's when due; `false` if the cache must not
+    /// be used now.
+    async fn cache_usable(&self) -> bool {
+        let started = Instant::now();
+        {
+            let state = self.state.lock();
+            if state.quiet_until.is_some_and(|until| started < until) {
+                return false;
+            }
+            let due = state.must_check
+                || state
+                    .checked
+                    .is_none_or(|at| started.duration_since(at) >= self.epoch_check_interval);
+            if !due {
+                return true;
+            }
+        }
+        let epoch = match self.store.cache_epoch().await {
+            Ok(epoch) => epoch,
+            Err(err) => {
+                tracing::warn!(error = %err, "TieredStorage: cannot read the cache epoch; bypassing the cache");
+                return false;
+            }
+        };
+        let epoch_key = self.epoch_key();
+        let epoch_arg = epoch.to_string();
+        let raised: Result<i64> = self
+            .cache
+            .run_script(
+                "raise the cache epoch",
+                &SCRIPTS.raise_epoch,
+                &[epoch_key.as_bytes()],
+                &[epoch_arg.as_bytes()],
+            )
+            .await;
+        match raised {
+            Ok(_) => {
+                let mut state = self.state.lock();
+                state.must_check = false;
+                state.quiet_until = None;
+                // Keep the latest start if a concurrent check finished first.
+                if state.checked.is_none_or(|at| at < started) {
+                    state.checked = Some(started);
+                }
+                true
+            }
+            Err(err) => {
+                self.cache_failed("epoch check", &err);
+                false
+            }
+        }
+    }
+
+    async fn lookup(&self, key: &str) -> Lookup {
+        if !self.cache_usable().await {
+            return Lookup::Skip;
+        }
+        let lease = lease_id();
+        let lease_key = lease_of(key);
+        let epoch_key = self.epoch_key();
+        let found: Result<(i64, Vec<u8>)> = self
+            .cache
+            .run_script(
+                "cache read",
+                &SCRIPTS.read,
+                &[key.as_bytes(), lease_key.as_bytes(), epoch_key.as_bytes()],
+                &[lease.as_bytes(), LEASE_MS.as_bytes()],
+            )
+            .await;
+        match found {
+            Ok((1, payload)) => Lookup::Hit(payload),
+            Ok((2, epoch)) => Lookup::Lease { id: lease, epoch },
+            Ok(_) => Lookup::Skip,
+            Err(err) => {
+                self.cache_failed("cache read", &err);
+                Lookup::Skip
+            }
+        }
+    }
+
+    /// Stores `entry` (payload, expiry instant) under `key` if the lease is still
+    /// current; with `None`, only releases the lease.
+    async fn fill(
+        &self,
+        key: &str,
+        lease: &str,
+        epoch: &[u8],
+        entry: Option<(Vec<u8>, Option<DateTime<Utc>>)>,
+    ) {
+        let (payload, pxat) = match entry {
+            Some((payload, expires_at)) => {
+                let pxat = self.cache_until(expires_at);
+                (payload, pxat.max(1).to_string())
+            }
+            None => (Vec::new(), "0".to_owned()),
+        };
+        let lease_key = lease_of(key);
+        let epoch_key = self.epoch_key();
+        let filled: Result<i64> = self
+            .cache
+            .run_script(
+                "cache fill",
+                &SCRIPTS.fill,
+                &[key.as_bytes(), lease_key.as_bytes(), epoch_key.as_bytes()],
+                &[lease.as_bytes(), epoch, pxat.as_bytes(), &payload],
+            )
+            .await;
+        if let Err(err) = filled {
+            self.cache_failed("cache fill", &err);
+        }
+    }
+
+    /// The `PXAT` instant of an entry for an item expiring at `expires_at`: the earlier
+    /// of its last visible millisecond and now + the cache TTL.
+    fn cache_until(&self, expires_at: Option<DateTime<Utc>>) -> i64 {
+        let ttl_ms = i64::try_from(self.cache_ttl.as_millis()).unwrap_or(i64::MAX);
+        let limit = now_micros().timestamp_millis().saturating_add(ttl_ms);
+        match expires_at {
+            Some(at) => limit.min(at.timestamp_micros().div_euclid(1000) - 1),
+            None => limit,
+        }
+    }
+
+    /// A point read through the cache: a hit that `from_cache` accepts (decoded and
+    /// live), else `from_store`, whose `(value, payload, expiry)` fills the cache when
+    /// this caller holds the lease.
+    async fn read_through<T, F>(
+        &self,
+        key: &str,
+        from_cache: impl Fn(&[u8]) -> Option<T>,
+        from_store: F,
+    ) -> Result<Option<T>>
+    where
+        F: Future<Output = Result<Option<(T, Vec<u8>, Option<DateTime<Utc>>)>>>,
+    {
+        let lookup = self.lookup(key).await;
+        if let Lookup::Hit(payload) = &lookup
+            && let Some(value) = from_cache(payload)
+        {
+            return Ok(Some(value));
+        }
+        let found = from_store.await?;
+        let (value, entry) = match found {
+            Some((value, payload, expires_at)) => (Some(value), Some((payload, expires_at))),
+            None => (None, None),
+        };
+        if let Lookup::Lease { id, epoch } = lookup {
+            self.fill(key, &id, &epoch, entry).await;
+        }
+        Ok(value)
+    }
+
+    /// After a write: deletes `keys` and their leases; when that fails, raises the
+    /// PostgreSQL epoch so that every node retires what it may hold.
+    async fn invalidate(&self, keys: &[String]) {
+        let mut del = ::redis::cmd("DEL");
+        for key in keys {
+            del.arg(key).arg(lease_of(key));
+        }
+        // While quiet (a recent error), Redis is not tried: the entries may be stale.
+        let deleted = if self.quiet() {
+            Err(None)
+        } else {
+            self.cache
+                .run_command::<i64>("cache invalidation", &del)
+                .await
+                .map_err(Some)
+        };
+        if let Err(err) = deleted {
+            if let Some(err) = err {
+                self.cache_failed("cache invalidation", &err);
+            }
+            match self.store.bump_cache_epoch().await {
+                Ok(epoch) => {
+                    tracing::warn!(epoch, "TieredStorage: raised the cache epoch in PostgreSQL");
+                }
+                Err(err) => tracing::error!(
+                    error = %err,
+                    "TieredStorage: cannot raise the cache epoch; stale cache entries may be \
+                     served until the cache TTL ends"
+                ),
+            }
+        }
+    }
+
+    /// Whether this node is not trying Redis now (after an error).
+    fn quiet(&self) -> bool {
+        self.state
+            .lock()
+            .quiet_until
+            .is_some_and(|until| Instant::now() < until)
+    }
+
+    /// After a PostgreSQL write with this `result`: invalidates `keys` unless the write
+    /// certainly changed nothing, then returns `result`.
+    async fn write(&self, keys: &[String], result: Result<()>) -> Result<()> {
+        let may_have_written = match &result {
+            Ok(()) => true,
+            Err(err) => !matches!(
+                err.kind(),
+                ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::Conflict
+            ),
+        };
+        if may_have_written {
+            self.invalidate(keys).await;
+        }
+        result
+    }
+
+    async fn cached_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
+        let key = self.key("t", token_id);
+        self.read_through(&key, live_token, async {
+            let token = self.store.get_token(token_id).await?;
+            Ok(match token {
+                Some(token) => {
+                    let payload = serde_json::to_vec(&token)?;
+                    let expires_at = token.expires_at;
+                    Some((token, payload, Some(expires_at)))
+                }
+                None => None,
+            })
+        })
+        .await
+    }
+}
+
+/// The token in a cached payload, if it decodes and is live.
+fn live_token(raw: &[u8]) -> Option<AuthToken> {
+    let token: AuthToken = serde_json::from_slice(raw).ok()?;
+    (token.expires_at > now_micros()).then_some(token)
+}
+
+/// The session in a cached payload, if it decodes and is live.
+fn live_session(raw: &[u8]) -> Option<SessionData> {
+    let session: SessionData = serde_json::from_slice(raw).ok()?;
+    (session.expires_at > now_micros()).then_some(session)
+}
+
+/// A cached kv payload: the expiry in µs since the epoch (big-endian, `i64::MAX` for
+/// none), then the value.
+fn kv_payload(value: &[u8], expires_at: Option<DateTime<Utc>>) -> Vec<u8> {
+    let expiry = expires_at.map_or(i64::MAX, |at| at.timestamp_micros());
+    let mut payload = Vec::with_capacity(8 + value.len());
+    payload.extend_from_slice(&expiry.to_be_bytes());
+    payload.extend_from_slice(value);
+    payload
+}
+
+/// The value in a cached kv payload, if it is live.
+fn live_kv(raw: &[u8]) -> Option<Vec<u8>> {
+    let (expiry, value) = raw.split_first_chunk::<8>()?;
+    (i64::from_be_bytes(*expiry) > now_micros().timestamp_micros()).then(|| value.to_vec())
+}
+
+fn lease_of(key: &str) -> String {
+    format!("{key}:lease")
+}
+
+fn lease_id() -> String {
+    let counter = LEASES.fetch_add(1, Ordering::Relaxed);
+    let random = getrandom::u64().unwrap_or(0);
+    format!("{:016x}{counter:x}-{}", random, std::process::id())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+impl fmt::Debug for TieredStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TieredStorage")
+            .field("cache", &self.cache)
+            .field("store", &self.store)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("epoch_check_interval", &self.epoch_check_interval)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl AuthStorage for TieredStorage {
+    async fn store_token(&self, token: &AuthToken) -> Result<()> {
+        let result = self.store.store_token(token).await;
+        self.write(&[self.key("t", &token.token_id)], result).await
+    }
+
+    async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
+        validate::id("token id", token_id)?;
+        self.cached_token(token_id).await
+    }
+
+    async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
+        validate::secret("access token", access_token)?;
+        let map_key = self.key("a", &hex(&Sha256::digest(access_token.as_bytes())));
+        let mut usable = self.cache_usable().await;
+        if usable {
+            let mut get = ::redis::cmd("GET");
+            get.arg(&map_key);
+            match self
+                .cache
+                .run_command::<Option<String>>("cache read", &get)
+                .await
+            {
+                Ok(Some(token_id)) => {
+                    if validate::id("token id", &token_id).is_ok()
+                        && let Some(token) = self.cached_token(&token_id).await?
+                        && token.access_token == access_token
+                    {
+                        return Ok(Some(token));
+                    }
+                    // A stale mapping: the token is gone or holds another access token.
+                    let mut del = ::redis::cmd("DEL");
+                    del.arg(&map_key);
+                    if let Err(err) = self.cache.run_command::<i64>("cache cleanup", &del).await {
+                        self.cache_failed("cache cleanup", &err);
+                        usable = false;
+                    }
+                }
+                Ok(None) => {}
+                Err(err) => {
+                    self.cache_failed("cache read", &err);
+                    usable = false;
+                }
+            }
+        }
+        let found = self.store.get_token_by_access_token(access_token).await?;
+        if let (true, Some(token)) = (usable, &found) {
+            // Only a pointer, checked against the token's own entry when used, so this
+            // needs no lease: a stale mapping is never believed.
+            let mut set = ::redis::cmd("SET");
+            set.arg(&map_key)
+                .arg(&token.token_id)
+                .arg("PXAT")
+                .arg(self.cache_until(Some(token.expires_at)).max(1));
+            if let Err(err) = self.cache.run_command::<()>("cache fill", &set).await {
+                self.cache_failed("cache fill", &err);
+            }
+        }
+        Ok(found)
+    }
+
+    async fn update_token(&self, token: &AuthToken) -> Result<()> {
+        let result = self.store.update_token(token).await;
+        self.write(&[self.key("t", &token.token_id)], result).await
+    }
+
+    async fn delete_token(&self, token_id: &str) -> Result<()> {
+        let result = self.store.delete_token(token_id).await;
+        self.write(&[self.key("t", token_id)], result).await
+    }
+
+    async fn list_user_tokens(&self, user_id: &str) -> Result<Vec<AuthToken>> {
+        self.store.list_user_tokens(user_id).await
+    }
+
+    async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
+        let result = self.store.store_session(session_id, data).await;
+        self.write(&[self.key("s", session_id)], result).await
+    }
+
+    async fn get_session(&self, session_id: &str) -> Result<Option<SessionData>> {
+        validate::id("session id", session_id)?;
+        let key = self.key("s", session_id);
+        self.read_through(&key, live_session, async {
+            let session = self.store.get_session(session_id).await?;
+            Ok(match session {
+                Some(session) => {
+                    let payload = serde_json::to_vec(&session)?;
+                    let expires_at = session.expires_at;
+                    Some((session, payload, Some(expires_at)))
+                }
+                None => None,
+            })
+        })
+        .await
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<()> {
+        let result = self.store.delete_session(session_id).await;
+        self.write(&[self.key("s", session_id)], result).await
+    }
+
+    async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionData>> {
+        self.store.list_user_sessions(user_id).await
+    }
+
+    async fn count_active_sessions(&self) -> Result<u64> {
+        self.store.count_active_sessions().await
+    }
+
+    async fn store_kv(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
+        let result = self.store.store_kv(key, value, ttl).await;
+        self.write(&[self.key("k", key)], result).await
+    }
+
+    async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        validate::key(key)?;
+        let cache_key = self.key("k", key);
+        self.read_through(&cache_key, live_kv, async {
+            let found = self.store.get_kv_with_expiry(key).await?;
+            Ok(found.map(|(value, expires_at)| {
+                let payload = kv_payload(&value, expires_at);
+                (value, payload, expires_at)
+            }))
+        })
+        .await
+    }
+
+    async fn delete_kv(&self, key: &str) -> Result<()> {
+        let result = self.store.delete_kv(key).await;
+        self.write(&[self.key("k", key)], result).await
+    }
+
+    async fn list_kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
+        self.store.list_kv_keys(prefix).await
+    }
+
+    async fn cleanup_expired(&self) -> Result<()> {
+        self.store.cleanup_expired().await
+    }
+}
+
+#[cfg(test)]
+mod tests;
