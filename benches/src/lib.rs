@@ -1,1 +1,17 @@
-//! Benchmarks live in `benches/`; this library is empty until the report generator lands.
+//! `authstore-bench`: criterion benchmarks of every [`AuthStorage`](authstore_spec::AuthStorage)
+//! backend against its raw engine, and the report built from their results.
+//!
+//! - [`ids`]: benchmark ids, `<operation>/<backend>/<dataset>/c<concurrency>`, and which
+//!   engine baseline each operation is compared with.
+//! - [`dataset`], [`workload`], [`setup`]: what the benchmarks store, call and open.
+//! - [`mode`]: `AUTHSTORE_BENCH_MODE=quick|full`.
+//! - [`manifest`]: what a run records about itself (machine, versions, skipped backends).
+//! - [`report`]: reading criterion's results, pivoting them, the Markdown and HTML report.
+
+pub mod dataset;
+pub mod ids;
+pub mod manifest;
+pub mod mode;
+pub mod report;
+pub mod setup;
+pub mod workload;

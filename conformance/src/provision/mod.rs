@@ -1,5 +1,13 @@
-//! Service provisioning for the server backends: find a server (by URL from the
-//! environment), give every scenario a fresh namespace on it, and drop it afterwards.
+//! Service provisioning for the server backends. Each service's server comes from one of
+//! two sources ([`Source`]): a URL from the environment, or a container this process
+//! starts with `testcontainers` (official image by default, overridable per service).
+//! Every scenario then gets a fresh namespace on it — schema, database or key prefix —
+//! dropped afterwards.
+
+mod container;
+mod probe;
+mod service;
+mod source;
 
 #[cfg(feature = "mysql")]
 pub mod mysql;
@@ -9,3 +17,8 @@ pub mod postgres;
 pub mod redis;
 #[cfg(feature = "tiered")]
 pub mod tiered;
+
+pub use container::{ContainerOptions, LABEL as CONTAINER_LABEL, ServiceContainer};
+pub use probe::probe;
+pub use service::Service;
+pub use source::{Endpoint, SOURCE_VAR, Source, endpoint, endpoint_from, remove_shared_containers};

@@ -1,5 +1,7 @@
-//! MySQL/MariaDB provisioning: a fresh database per scenario on the server named by
-//! `AUTHSTORE_MYSQL_URL`, with two independent pools on it.
+//! MySQL/MariaDB provisioning: a fresh database per scenario on a MySQL
+//! ([`Service::MySql`]: `AUTHSTORE_MYSQL_URL` or a MySQL container) or MariaDB
+//! ([`Service::MariaDb`]: `AUTHSTORE_MARIADB_URL` or a MariaDB container) server, with two
+//! independent pools on it.
 //!
 //! ```ignore
 //! conformance_suite!(
@@ -20,17 +22,13 @@ use authstore_backends::MySqlStorage;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
+use super::{Service, Source, endpoint_from};
 use crate::Fixture;
 
-/// The environment variable holding the server's URL, e.g.
-/// `mysql://authstore:authstore@127.0.0.1:3306/authstore`. The user needs the right to
-/// create and drop databases; the URL's own database is only used to connect.
-pub const URL_VAR: &str = "AUTHSTORE_MYSQL_URL";
-
-/// How to get a server, appended to every "no server" error.
-const ADVICE: &str = "start a server with `bash ci/start-mysql` and export the URL it \
-                      prints, or point AUTHSTORE_MYSQL_URL at your own MySQL 8 or MariaDB \
-                      server";
+/// How to get a server, appended to every "cannot reach" error.
+const ADVICE: &str = "check the server (the URL's user needs the right to create and drop \
+                      databases; its own database is only used to connect), or unset the \
+                      URL variable to use a container";
 
 /// How long to wait for the server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -49,13 +47,29 @@ static DATABASES: AtomicU64 = AtomicU64::new(0);
 /// second handle another `MySqlStorage` over a second, independent pool on the same
 /// database. The teardown closes both pools and drops the database.
 ///
-/// Fails with a message saying how to provide a server when `AUTHSTORE_MYSQL_URL` is
-/// unset or the server cannot be reached. Call it inside the runtime that will use the
-/// storages: the pools belong to it.
+/// The server is a MySQL one from the source `AUTHSTORE_SOURCE` chooses (default: the URL
+/// in `AUTHSTORE_MYSQL_URL` when set, else a MySQL container). Fails with a message saying
+/// how to provide a server when none can be had. Call it inside the runtime that will use
+/// the storages: the pools belong to it.
 pub async fn fixture() -> Result<Fixture, String> {
-    let url = std::env::var(URL_VAR).map_err(|_| format!("{URL_VAR} is not set: {ADVICE}"))?;
-    let options = MySqlConnectOptions::from_str(&url)
-        .map_err(|err| format!("{URL_VAR} is not a valid MySQL URL ({err}): {ADVICE}"))?;
+    fixture_on(Service::MySql, Source::from_env()?).await
+}
+
+/// As [`fixture`], on a MariaDB server (`AUTHSTORE_MARIADB_URL` or a MariaDB container).
+pub async fn mariadb_fixture() -> Result<Fixture, String> {
+    fixture_on(Service::MariaDb, Source::from_env()?).await
+}
+
+/// As [`fixture`], on the `service` ([`Service::MySql`] or [`Service::MariaDb`]) server
+/// from `source`.
+pub async fn fixture_on(service: Service, source: Source) -> Result<Fixture, String> {
+    let endpoint = endpoint_from(service, source).await?;
+    let options = MySqlConnectOptions::from_str(&endpoint.url).map_err(|err| {
+        format!(
+            "{} is not a valid MySQL URL ({err}): {ADVICE}",
+            endpoint.origin
+        )
+    })?;
     let database = unique_database_name();
     admin(&options, &format!("CREATE DATABASE `{database}`")).await?;
     match storages(&options, &database).await {

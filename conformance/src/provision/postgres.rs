@@ -1,5 +1,5 @@
-//! PostgreSQL provisioning: a fresh schema per scenario on the server named by
-//! `AUTHSTORE_POSTGRES_URL`, with two independent pools on it.
+//! PostgreSQL provisioning: a fresh schema per scenario on the server from the chosen
+//! [`Source`] (`AUTHSTORE_POSTGRES_URL`, or a container), with two independent pools on it.
 //!
 //! ```ignore
 //! conformance_suite!(
@@ -20,16 +20,12 @@ use authstore_backends::PostgresStorage;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
+use super::{Service, Source, endpoint_from};
 use crate::Fixture;
 
-/// The environment variable holding the server's URL, e.g.
-/// `postgres://postgres:postgres@127.0.0.1:5432/postgres`. The user needs the right to
-/// create and drop schemas in that database.
-pub const URL_VAR: &str = "AUTHSTORE_POSTGRES_URL";
-
-/// How to get a server, appended to every "no server" error.
-const ADVICE: &str = "start a server with `bash ci/start-postgres` and export the URL it \
-                      prints, or point AUTHSTORE_POSTGRES_URL at your own server";
+/// How to get a server, appended to every "cannot reach" error.
+const ADVICE: &str = "check the server (`AUTHSTORE_POSTGRES_URL`'s user needs the right to \
+                      create and drop schemas), or unset it to use a container";
 
 /// How long to wait for the server to accept a connection.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -48,11 +44,17 @@ static SCHEMAS: AtomicU64 = AtomicU64::new(0);
 /// second handle another `PostgresStorage` over a second, independent pool on the same
 /// schema. The teardown closes both pools and drops the schema.
 ///
-/// Fails with a message saying how to provide a server when `AUTHSTORE_POSTGRES_URL` is
-/// unset or the server cannot be reached. Call it inside the runtime that will use the
+/// The server comes from the source `AUTHSTORE_SOURCE` chooses (default: the URL in
+/// `AUTHSTORE_POSTGRES_URL` when set, else a container). Fails with a message saying how
+/// to provide a server when none can be had. Call it inside the runtime that will use the
 /// storages: the pools belong to it.
 pub async fn fixture() -> Result<Fixture, String> {
-    let (options, schema, first, second) = fresh_schema().await?;
+    fixture_from(Source::from_env()?).await
+}
+
+/// As [`fixture`], on the server from `source`.
+pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
+    let (options, schema, first, second) = fresh_schema(source).await?;
     let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
     Ok(Fixture::new(PostgresStorage::new(first))
         .with_second_handle(PostgresStorage::new(second))
@@ -62,10 +64,16 @@ pub async fn fixture() -> Result<Fixture, String> {
 /// A fresh schema, migrated, with two independent pools on it (the server's options,
 /// the schema's name, the pools); [`teardown`] undoes it. Also used by the tiered
 /// provisioning.
-pub(crate) async fn fresh_schema() -> Result<(PgConnectOptions, String, PgPool, PgPool), String> {
-    let url = std::env::var(URL_VAR).map_err(|_| format!("{URL_VAR} is not set: {ADVICE}"))?;
-    let options = PgConnectOptions::from_str(&url)
-        .map_err(|err| format!("{URL_VAR} is not a valid PostgreSQL URL ({err}): {ADVICE}"))?;
+pub(crate) async fn fresh_schema(
+    source: Source,
+) -> Result<(PgConnectOptions, String, PgPool, PgPool), String> {
+    let endpoint = endpoint_from(Service::Postgres, source).await?;
+    let options = PgConnectOptions::from_str(&endpoint.url).map_err(|err| {
+        format!(
+            "{} is not a valid PostgreSQL URL ({err}): {ADVICE}",
+            endpoint.origin
+        )
+    })?;
     let schema = unique_schema_name();
     admin(&options, &format!("CREATE SCHEMA {schema}")).await?;
     match storages(&options, &schema).await {

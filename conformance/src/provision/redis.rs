@@ -1,6 +1,6 @@
-//! Redis provisioning: a fresh key prefix per scenario on the server (or cluster) named by
-//! `AUTHSTORE_REDIS_URL` (`AUTHSTORE_REDIS_CLUSTER_URLS`), with two independent
-//! connections on it.
+//! Redis provisioning: a fresh key prefix per scenario on the server (or cluster) from the
+//! chosen [`Source`] (`AUTHSTORE_REDIS_URL` / `AUTHSTORE_REDIS_CLUSTER_URLS`, or a
+//! container), with two independent connections on it.
 //!
 //! ```ignore
 //! conformance_suite!(
@@ -17,62 +17,52 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use authstore_backends::{RedisConfig, RedisStorage};
 
+use super::{Endpoint, Service, Source, endpoint_from};
 use crate::Fixture;
-
-/// The environment variable holding the single server's URL, e.g.
-/// `redis://127.0.0.1:6379`.
-pub const URL_VAR: &str = "AUTHSTORE_REDIS_URL";
-
-/// The environment variable holding a Redis Cluster's node URLs, comma-separated, e.g.
-/// `redis://127.0.0.1:7000,redis://127.0.0.1:7001,redis://127.0.0.1:7002`.
-pub const CLUSTER_URLS_VAR: &str = "AUTHSTORE_REDIS_CLUSTER_URLS";
-
-/// How to get servers, appended to every "no server" error.
-pub(crate) const ADVICE: &str = "start servers with `eval \"$(bash ci/start-redis)\"` or point it at \
-                      your own Redis";
 
 /// Prefixes made by this process so far, for unique names.
 static PREFIXES: AtomicU64 = AtomicU64::new(0);
 
-/// A fixture under a fresh key prefix on the single server: a [`RedisStorage`] on its own
+/// A fixture under a fresh key prefix on a single server: a [`RedisStorage`] on its own
 /// connection, and as second handle another `RedisStorage` with the same prefix on a
 /// second, independent connection. The teardown deletes every key under the prefix.
 ///
-/// Fails with a message saying how to provide a server when `AUTHSTORE_REDIS_URL` is
-/// unset or the server cannot be reached. Call it inside the runtime that will use the
-/// storages: their connections belong to it.
+/// The server comes from the source `AUTHSTORE_SOURCE` chooses (default: the URL in
+/// `AUTHSTORE_REDIS_URL` when set, else a container). Call it inside the runtime that
+/// will use the storages: their connections belong to it.
 pub async fn fixture() -> Result<Fixture, String> {
-    let url = std::env::var(URL_VAR).map_err(|_| format!("{URL_VAR} is not set: {ADVICE}"))?;
-    build(|| RedisConfig::new(url.clone()), URL_VAR).await
+    fixture_from(Source::from_env()?).await
 }
 
-/// As [`fixture`], on the Redis Cluster named by `AUTHSTORE_REDIS_CLUSTER_URLS`. Each
-/// scenario's prefix is its keys' hash tag, so different scenarios land on different
-/// masters.
+/// As [`fixture`], on the server from `source`.
+pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
+    let endpoint = endpoint_from(Service::Redis, source).await?;
+    build(|| RedisConfig::new(endpoint.url.clone()), &endpoint).await
+}
+
+/// As [`fixture`], on a Redis Cluster (`AUTHSTORE_REDIS_CLUSTER_URLS`, or three masters
+/// in one container). Each scenario's prefix is its keys' hash tag, so different
+/// scenarios land on different masters.
 pub async fn cluster_fixture() -> Result<Fixture, String> {
-    let urls = std::env::var(CLUSTER_URLS_VAR)
-        .map_err(|_| format!("{CLUSTER_URLS_VAR} is not set: {ADVICE}"))?;
-    let urls: Vec<String> = urls
-        .split(',')
-        .map(str::trim)
-        .filter(|url| !url.is_empty())
-        .map(str::to_owned)
-        .collect();
-    if urls.is_empty() {
-        return Err(format!("{CLUSTER_URLS_VAR} names no node: {ADVICE}"));
-    }
-    build(|| RedisConfig::cluster(urls.clone()), CLUSTER_URLS_VAR).await
+    cluster_fixture_from(Source::from_env()?).await
+}
+
+/// As [`cluster_fixture`], on the cluster from `source`.
+pub async fn cluster_fixture_from(source: Source) -> Result<Fixture, String> {
+    let endpoint = endpoint_from(Service::RedisCluster, source).await?;
+    let urls = endpoint.urls();
+    build(|| RedisConfig::cluster(urls.clone()), &endpoint).await
 }
 
 /// Two storages under one fresh prefix, each from its own `config()`.
-async fn build(config: impl Fn() -> RedisConfig, var: &str) -> Result<Fixture, String> {
+async fn build(config: impl Fn() -> RedisConfig, endpoint: &Endpoint) -> Result<Fixture, String> {
     let prefix = unique_prefix();
     let connect = || async {
         config()
             .with_prefix(prefix.clone())
             .connect()
             .await
-            .map_err(|err| format!("cannot connect to the Redis named by {var} ({err}): {ADVICE}"))
+            .map_err(|err| format!("cannot connect to the Redis of {} ({err})", endpoint.origin))
     };
     let first = connect().await?;
     let second = connect().await?;

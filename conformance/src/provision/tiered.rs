@@ -1,5 +1,5 @@
-//! Tiered provisioning: a fresh PostgreSQL schema (`AUTHSTORE_POSTGRES_URL`) and a fresh
-//! Redis key prefix (`AUTHSTORE_REDIS_URL`) per scenario, with two independently built
+//! Tiered provisioning: a fresh PostgreSQL schema and a fresh Redis key prefix per
+//! scenario (each server from the chosen [`Source`]), with two independently built
 //! [`TieredStorage`] nodes on them.
 //!
 //! ```ignore
@@ -13,7 +13,7 @@
 
 use authstore_backends::{PostgresStorage, RedisConfig, RedisStorage, TieredStorage};
 
-use super::{postgres, redis};
+use super::{Service, Source, endpoint_from, postgres, redis};
 use crate::Fixture;
 
 /// A fixture on a fresh schema and a fresh prefix: a [`TieredStorage`] over its own pool
@@ -22,26 +22,25 @@ use crate::Fixture;
 /// as a second application node would be. The teardown closes both pools, drops the
 /// schema and deletes every key under the prefix.
 ///
-/// Fails with a message saying how to provide the servers when either URL is unset or a
-/// server cannot be reached. Call it inside the runtime that will use the storages.
+/// The servers come from the source `AUTHSTORE_SOURCE` chooses (for each: its URL
+/// variable when set, else a container). Call it inside the runtime that will use the
+/// storages.
 pub async fn fixture() -> Result<Fixture, String> {
-    let redis_url = std::env::var(redis::URL_VAR)
-        .map_err(|_| format!("{} is not set: {}", redis::URL_VAR, redis::ADVICE))?;
-    let (options, schema, first, second) = postgres::fresh_schema().await?;
+    fixture_from(Source::from_env()?).await
+}
+
+/// As [`fixture`], with both servers from `source`.
+pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
+    let cache = endpoint_from(Service::Redis, source).await?;
+    let (options, schema, first, second) = postgres::fresh_schema(source).await?;
     let pools = [first.clone(), second.clone()];
     let prefix = redis::unique_prefix();
     let connect = || async {
-        RedisConfig::new(redis_url.clone())
+        RedisConfig::new(cache.url.clone())
             .with_prefix(prefix.clone())
             .connect()
             .await
-            .map_err(|err| {
-                format!(
-                    "cannot connect to the Redis named by {} ({err}): {}",
-                    redis::URL_VAR,
-                    redis::ADVICE
-                )
-            })
+            .map_err(|err| format!("cannot connect to the Redis of {} ({err})", cache.origin))
     };
     let nodes = async {
         let cache_a = connect().await?;

@@ -1,0 +1,186 @@
+//! Benchmark ids, shared by the benchmarks (which emit them) and the report (which
+//! pivots them): `<operation>/<backend>/<dataset>/c<concurrency>`.
+
+use std::fmt;
+
+/// The 16 `AuthStorage` methods, in the order the report lists them.
+pub const OPERATIONS: [&str; 16] = [
+    "store_token",
+    "get_token",
+    "get_token_by_access_token",
+    "update_token",
+    "delete_token",
+    "list_user_tokens",
+    "store_session",
+    "get_session",
+    "delete_session",
+    "list_user_sessions",
+    "count_active_sessions",
+    "store_kv",
+    "get_kv",
+    "delete_kv",
+    "list_kv_keys",
+    "cleanup_expired",
+];
+
+/// The measured backends, in report order.
+pub const BACKENDS: [&str; 8] = [
+    "memory",
+    "unified",
+    "encrypted-memory",
+    "postgres",
+    "mysql",
+    "redis",
+    "redis-cluster",
+    "tiered",
+];
+
+/// Backends that run in this process (they also get the 1M dataset).
+pub const IN_PROCESS: [&str; 3] = ["memory", "unified", "encrypted-memory"];
+
+/// The raw-engine baseline operations: a point read or an upsert of a kv-shaped value
+/// (the kv value's bytes) or of a record (a token: its JSON bytes on servers, the struct
+/// itself in a `DashMap`).
+pub const BASELINE_OPERATIONS: [&str; 4] = [
+    "engine_read_kv",
+    "engine_write_kv",
+    "engine_read_record",
+    "engine_write_record",
+];
+
+/// The raw engines, named as backends in baseline ids.
+pub const ENGINES: [&str; 4] = ["raw-dashmap", "raw-postgres", "raw-mysql", "raw-redis"];
+
+/// Concurrency levels: calls in flight per iteration.
+pub const CONCURRENCIES: [u64; 2] = [1, 16];
+
+/// One benchmark's coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct BenchId {
+    /// A trait method or a baseline operation.
+    pub operation: String,
+    /// A backend or a raw engine.
+    pub backend: String,
+    /// Records in the store.
+    pub dataset: u64,
+    /// Calls in flight per iteration.
+    pub concurrency: u64,
+}
+
+impl BenchId {
+    /// The id criterion sees: the group is the operation, the function the rest.
+    pub fn function_id(&self) -> String {
+        format!(
+            "{}/{}/c{}",
+            self.backend,
+            dataset_label(self.dataset),
+            self.concurrency
+        )
+    }
+
+    /// Parses `<operation>/<backend>/<dataset>/c<concurrency>`; `None` for any other shape.
+    pub fn parse(id: &str) -> Option<Self> {
+        let mut parts = id.split('/');
+        let (operation, backend, dataset, concurrency) =
+            (parts.next()?, parts.next()?, parts.next()?, parts.next()?);
+        if parts.next().is_some() || operation.is_empty() || backend.is_empty() {
+            return None;
+        }
+        Some(Self {
+            operation: operation.to_owned(),
+            backend: backend.to_owned(),
+            dataset: parse_dataset_label(dataset)?,
+            concurrency: concurrency.strip_prefix('c')?.parse().ok()?,
+        })
+    }
+}
+
+impl fmt::Display for BenchId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.operation, self.function_id())
+    }
+}
+
+/// `1k`, `100k`, `1M`; other sizes as plain numbers.
+pub fn dataset_label(records: u64) -> String {
+    match records {
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
+        n => n.to_string(),
+    }
+}
+
+/// The inverse of [`dataset_label`].
+pub fn parse_dataset_label(label: &str) -> Option<u64> {
+    if let Some(n) = label.strip_suffix('M') {
+        n.parse::<u64>().ok()?.checked_mul(1_000_000)
+    } else if let Some(n) = label.strip_suffix('k') {
+        n.parse::<u64>().ok()?.checked_mul(1_000)
+    } else {
+        label.parse().ok()
+    }
+}
+
+/// The raw-engine baseline an operation of a backend is compared with:
+/// `(engine, baseline operation)`. Point reads pair with a primary-key read, point
+/// writes and deletes with an upsert; listings, counting and cleanup have no baseline.
+/// Tiered reads pair with Redis (they are cache hits once warm), its writes with
+/// PostgreSQL (the source of truth, written first).
+pub fn baseline_for(backend: &str, operation: &str) -> Option<(&'static str, &'static str)> {
+    let (read, baseline_op) = match operation {
+        "get_kv" => (true, "engine_read_kv"),
+        "store_kv" | "delete_kv" => (false, "engine_write_kv"),
+        "get_token" | "get_token_by_access_token" | "get_session" => (true, "engine_read_record"),
+        "store_token" | "update_token" | "delete_token" | "store_session" | "delete_session" => {
+            (false, "engine_write_record")
+        }
+        _ => return None,
+    };
+    let engine = match backend {
+        "memory" | "unified" | "encrypted-memory" => "raw-dashmap",
+        "postgres" => "raw-postgres",
+        "mysql" => "raw-mysql",
+        "redis" | "redis-cluster" => "raw-redis",
+        "tiered" if read => "raw-redis",
+        "tiered" => "raw-postgres",
+        _ => return None,
+    };
+    Some((engine, baseline_op))
+}
+
+/// Whether the operation reads or writes one item (the "single-item operation").
+pub fn is_point_operation(operation: &str) -> bool {
+    baseline_for("memory", operation).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip() {
+        for id in ["get_kv/memory/1k/c1", "list_kv_keys/redis-cluster/100k/c16", "engine_read_kv/raw-dashmap/1M/c1"] {
+            assert_eq!(BenchId::parse(id).unwrap().to_string(), id);
+        }
+        let id = BenchId::parse("get_kv/unified/1M/c16").unwrap();
+        assert_eq!((id.dataset, id.concurrency), (1_000_000, 16));
+    }
+
+    #[test]
+    fn other_shapes_are_rejected() {
+        for id in ["get_kv/memory/1k", "get_kv/memory/1k/16", "get_kv/memory/lots/c1", "a/b/1k/c1/x", "/memory/1k/c1"] {
+            assert_eq!(BenchId::parse(id), None, "{id}");
+        }
+    }
+
+    #[test]
+    fn every_point_operation_of_every_backend_has_a_baseline() {
+        for backend in BACKENDS {
+            let paired = OPERATIONS.iter().filter(|op| baseline_for(backend, op).is_some()).count();
+            assert_eq!(paired, 11, "{backend}");
+        }
+        assert_eq!(baseline_for("tiered", "get_kv"), Some(("raw-redis", "engine_read_kv")));
+        assert_eq!(baseline_for("tiered", "store_kv"), Some(("raw-postgres", "engine_write_kv")));
+        assert_eq!(baseline_for("memory", "list_kv_keys"), None);
+    }
+}

@@ -1,0 +1,359 @@
+//! The raw engines the backends are compared with, holding the same data shape: kv
+//! entries (key → the kv value's bytes) and records (token id → the token, as its JSON
+//! bytes on servers and as the struct in a `DashMap`).
+
+use std::sync::Arc;
+
+use authstore_spec::AuthToken;
+use dashmap::DashMap;
+use redis::aio::ConnectionManager;
+use sqlx::{MySql, QueryBuilder};
+
+use super::servers::{MySqlNamespace, PgNamespace, redis_prefix, redis_version};
+use super::{MYSQL_URL_VAR, POSTGRES_URL_VAR, REDIS_URL_VAR, missing_variable};
+use crate::dataset::{Dataset, kv_key, kv_value, token, token_id};
+
+/// Rows per bulk insert while filling.
+const FILL_BATCH: usize = 1000;
+
+/// A raw engine filled (by [`Engine::fill`]) with a dataset's kv entries and tokens.
+#[derive(Debug)]
+pub enum Engine {
+    /// `DashMap<String, Vec<u8>>` and `DashMap<String, AuthToken>`.
+    DashMap {
+        /// Kv entries.
+        kv: DashMap<String, Vec<u8>>,
+        /// Tokens.
+        records: DashMap<String, AuthToken>,
+    },
+    /// Two `(id, bytea)` tables in a schema of their own, read and upserted by primary key
+    /// with prepared statements.
+    Postgres(PgNamespace),
+    /// Two `(id, longblob)` InnoDB tables in a database of their own.
+    MySql(MySqlNamespace),
+    /// Plain strings under a prefix of their own, read with `GET` and written with `SET`.
+    Redis {
+        /// The multiplexed connection.
+        conn: ConnectionManager,
+        /// The key prefix.
+        prefix: String,
+        /// `INFO server`'s version.
+        version: String,
+    },
+}
+
+/// An engine, or why it cannot be measured.
+#[derive(Debug)]
+pub enum EngineAvailability {
+    /// Connected on a fresh namespace.
+    Ready(Arc<Engine>),
+    /// The server's variable is unset.
+    NotConfigured(String),
+}
+
+impl Engine {
+    /// Opens the engine `name` (one of [`crate::ids::ENGINES`]) on a fresh namespace.
+    pub async fn open(name: &str) -> Result<EngineAvailability, String> {
+        if let Some(var) = missing_variable(name) {
+            return Ok(EngineAvailability::NotConfigured(format!("{var} is not set")));
+        }
+        let var = |v: &str| std::env::var(v).map_err(|_| format!("{v} is not set"));
+        let engine = match name {
+            "raw-dashmap" => Engine::DashMap {
+                kv: DashMap::new(),
+                records: DashMap::new(),
+            },
+            "raw-postgres" => {
+                let ns = PgNamespace::create(&var(POSTGRES_URL_VAR)?).await?;
+                for ddl in [
+                    r#"CREATE TABLE raw_kv (id VARCHAR(512) COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)"#,
+                    r#"CREATE TABLE raw_record (id VARCHAR(255) COLLATE "C" PRIMARY KEY, value BYTEA NOT NULL)"#,
+                ] {
+                    sqlx::query(ddl)
+                        .execute(&ns.pool)
+                        .await
+                        .map_err(|err| format!("creating the raw tables: {err}"))?;
+                }
+                Engine::Postgres(ns)
+            }
+            "raw-mysql" => {
+                let ns = MySqlNamespace::create(&var(MYSQL_URL_VAR)?).await?;
+                for ddl in [
+                    "CREATE TABLE raw_kv (id VARBINARY(512) PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE = InnoDB",
+                    "CREATE TABLE raw_record (id VARBINARY(255) PRIMARY KEY, value LONGBLOB NOT NULL) ENGINE = InnoDB",
+                ] {
+                    sqlx::query(ddl)
+                        .execute(&ns.pool)
+                        .await
+                        .map_err(|err| format!("creating the raw tables: {err}"))?;
+                }
+                Engine::MySql(ns)
+            }
+            "raw-redis" => {
+                let url = var(REDIS_URL_VAR)?;
+                let client = redis::Client::open(url.as_str())
+                    .map_err(|err| format!("Redis URL {url}: {err}"))?;
+                let conn = client
+                    .get_connection_manager()
+                    .await
+                    .map_err(|err| format!("connecting to Redis: {err}"))?;
+                Engine::Redis {
+                    conn,
+                    prefix: format!("{}raw:", redis_prefix()),
+                    version: redis_version(&url).await?,
+                }
+            }
+            other => return Err(format!("unknown engine {other:?}")),
+        };
+        Ok(EngineAvailability::Ready(Arc::new(engine)))
+    }
+
+    /// The server's version, `None` in process.
+    pub fn server_version(&self) -> Option<String> {
+        match self {
+            Engine::DashMap { .. } => None,
+            Engine::Postgres(ns) => Some(ns.version.clone()),
+            Engine::MySql(ns) => Some(ns.version.clone()),
+            Engine::Redis { version, .. } => Some(version.clone()),
+        }
+    }
+
+    /// Fills the engine with the dataset's kv entries and tokens, in bulk.
+    pub async fn fill(&self, ds: Dataset) -> Result<(), String> {
+        let kv_rows = (0..ds.kv_entries()).map(|i| (kv_key(i), kv_value(i)));
+        match self {
+            Engine::DashMap { kv, records } => {
+                for (key, value) in kv_rows {
+                    kv.insert(key, value);
+                }
+                for i in 0..ds.tokens() {
+                    records.insert(token_id(i), token(i));
+                }
+                return Ok(());
+            }
+            _ => {
+                let kv_rows: Vec<(String, Vec<u8>)> = kv_rows.collect();
+                let record_rows: Vec<(String, Vec<u8>)> =
+                    (0..ds.tokens()).map(|i| (token_id(i), record_bytes(i))).collect();
+                for (table, rows) in [("raw_kv", kv_rows), ("raw_record", record_rows)] {
+                    for batch in rows.chunks(FILL_BATCH) {
+                        self.insert_batch(table, batch).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Inserts one batch of rows into `table` (a key family on Redis).
+    async fn insert_batch(&self, table: &str, batch: &[(String, Vec<u8>)]) -> Result<(), String> {
+        let fail = |err: String| format!("filling {table}: {err}");
+        match self {
+            Engine::DashMap { .. } => Ok(()),
+            Engine::Postgres(ns) => {
+                let ids: Vec<&str> = batch.iter().map(|(id, _)| id.as_str()).collect();
+                let values: Vec<&[u8]> = batch.iter().map(|(_, v)| v.as_slice()).collect();
+                let sql = format!(
+                    "INSERT INTO {table} (id, value) SELECT * FROM UNNEST($1::varchar[], $2::bytea[])"
+                );
+                sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .bind(ids)
+                    .bind(values)
+                    .execute(&ns.pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| fail(e.to_string()))
+            }
+            Engine::MySql(ns) => {
+                let mut insert: QueryBuilder<MySql> =
+                    QueryBuilder::new(format!("INSERT INTO {table} (id, value) "));
+                insert.push_values(batch, |mut row, (id, value)| {
+                    row.push_bind(id.as_str()).push_bind(value.as_slice());
+                });
+                insert
+                    .build()
+                    .execute(&ns.pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| fail(e.to_string()))
+            }
+            Engine::Redis { conn, prefix, .. } => {
+                let mut mset = redis::cmd("MSET");
+                for (id, value) in batch {
+                    mset.arg(format!("{prefix}{table}:{id}")).arg(value);
+                }
+                mset.query_async::<()>(&mut conn.clone())
+                    .await
+                    .map_err(|e| fail(e.to_string()))
+            }
+        }
+    }
+
+    /// Reads kv entry `i` by primary key; `None` if absent.
+    pub async fn read_kv(&self, i: usize) -> Result<Option<Vec<u8>>, String> {
+        let key = kv_key(i);
+        match self {
+            Engine::DashMap { kv, .. } => Ok(kv.get(&key).map(|v| v.value().clone())),
+            _ => self.read("raw_kv", &key).await,
+        }
+    }
+
+    /// Upserts kv entry `i`.
+    pub async fn write_kv(&self, i: usize) -> Result<(), String> {
+        let (key, value) = (kv_key(i), kv_value(i));
+        match self {
+            Engine::DashMap { kv, .. } => {
+                kv.insert(key, value);
+                Ok(())
+            }
+            _ => self.upsert("raw_kv", &key, &value).await,
+        }
+    }
+
+    /// Reads token `i` by primary key (bytes on servers, a struct clone in the `DashMap`);
+    /// whether it was found.
+    pub async fn read_record(&self, i: usize) -> Result<bool, String> {
+        let id = token_id(i);
+        match self {
+            Engine::DashMap { records, .. } => {
+                let found = records.get(&id).map(|t| t.value().clone());
+                Ok(std::hint::black_box(found).is_some())
+            }
+            _ => Ok(self.read("raw_record", &id).await?.is_some()),
+        }
+    }
+
+    /// Upserts token `i` (serialised to JSON on servers, as the backends do).
+    pub async fn write_record(&self, i: usize) -> Result<(), String> {
+        match self {
+            Engine::DashMap { records, .. } => {
+                records.insert(token_id(i), token(i));
+                Ok(())
+            }
+            _ => self.upsert("raw_record", &token_id(i), &record_bytes(i)).await,
+        }
+    }
+
+    /// A primary-key read on a server.
+    async fn read(&self, table: &'static str, id: &str) -> Result<Option<Vec<u8>>, String> {
+        let result = match self {
+            Engine::DashMap { .. } => unreachable!("DashMap reads are inline"),
+            Engine::Postgres(ns) => {
+                let sql = if table == "raw_kv" {
+                    "SELECT value FROM raw_kv WHERE id = $1"
+                } else {
+                    "SELECT value FROM raw_record WHERE id = $1"
+                };
+                sqlx::query_scalar(sql)
+                    .bind(id)
+                    .fetch_optional(&ns.pool)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Engine::MySql(ns) => {
+                let sql = if table == "raw_kv" {
+                    "SELECT value FROM raw_kv WHERE id = ?"
+                } else {
+                    "SELECT value FROM raw_record WHERE id = ?"
+                };
+                sqlx::query_scalar(sql)
+                    .bind(id)
+                    .fetch_optional(&ns.pool)
+                    .await
+                    .map_err(|e| e.to_string())
+            }
+            Engine::Redis { conn, prefix, .. } => redis::cmd("GET")
+                .arg(format!("{prefix}{table}:{id}"))
+                .query_async(&mut conn.clone())
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        result.map_err(|err| format!("reading {table}: {err}"))
+    }
+
+    /// An upsert on a server.
+    async fn upsert(&self, table: &'static str, id: &str, value: &[u8]) -> Result<(), String> {
+        let result = match self {
+            Engine::DashMap { .. } => unreachable!("DashMap writes are inline"),
+            Engine::Postgres(ns) => {
+                let sql = if table == "raw_kv" {
+                    "INSERT INTO raw_kv (id, value) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value"
+                } else {
+                    "INSERT INTO raw_record (id, value) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO UPDATE SET value = EXCLUDED.value"
+                };
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(value)
+                    .execute(&ns.pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Engine::MySql(ns) => {
+                let sql = if table == "raw_kv" {
+                    "INSERT INTO raw_kv (id, value) VALUES (?, ?) \
+                     ON DUPLICATE KEY UPDATE value = VALUES(value)"
+                } else {
+                    "INSERT INTO raw_record (id, value) VALUES (?, ?) \
+                     ON DUPLICATE KEY UPDATE value = VALUES(value)"
+                };
+                sqlx::query(sql)
+                    .bind(id)
+                    .bind(value)
+                    .execute(&ns.pool)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Engine::Redis { conn, prefix, .. } => redis::cmd("SET")
+                .arg(format!("{prefix}{table}:{id}"))
+                .arg(value)
+                .query_async::<()>(&mut conn.clone())
+                .await
+                .map_err(|e| e.to_string()),
+        };
+        result.map_err(|err| format!("upserting into {table}: {err}"))
+    }
+
+    /// Drops the schema or database, or deletes the keys.
+    pub async fn teardown(self) -> Result<(), String> {
+        match self {
+            Engine::DashMap { .. } => Ok(()),
+            Engine::Postgres(ns) => ns.drop_schema().await,
+            Engine::MySql(ns) => ns.drop_database().await,
+            Engine::Redis { conn, prefix, .. } => {
+                let mut conn = conn.clone();
+                let mut cursor: u64 = 0;
+                loop {
+                    let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                        .arg(cursor)
+                        .arg("MATCH")
+                        .arg(format!("{prefix}*"))
+                        .arg("COUNT")
+                        .arg(1000)
+                        .query_async(&mut conn)
+                        .await
+                        .map_err(|e| format!("SCAN: {e}"))?;
+                    if !keys.is_empty() {
+                        redis::cmd("UNLINK")
+                            .arg(&keys)
+                            .query_async::<()>(&mut conn)
+                            .await
+                            .map_err(|e| format!("UNLINK: {e}"))?;
+                    }
+                    if next == 0 {
+                        return Ok(());
+                    }
+                    cursor = next;
+                }
+            }
+        }
+    }
+}
+
+/// Token `i` as the JSON bytes a server stores.
+fn record_bytes(i: usize) -> Vec<u8> {
+    serde_json::to_vec(&token(i)).expect("a token serialises")
+}

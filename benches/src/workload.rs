@@ -1,0 +1,267 @@
+//! What one benchmark iteration does: the calls (one, or 16 concurrent tasks), which
+//! items they touch, and the untimed work that keeps the dataset's size unchanged.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use authstore_spec::AuthStorage;
+use futures::future::{BoxFuture, join_all};
+
+use crate::dataset::{
+    Dataset, ITEMS_PER_USER, KEYS_PER_GROUP, TTL, access_token, kv_group_prefix, kv_key,
+    kv_value, scatter, session, session_id, token, token_id, user,
+};
+use crate::setup::engine::Engine;
+
+/// Item `k` of batch `n`: batches start at scattered places, and the calls of one batch
+/// touch distinct, neighbouring items.
+fn pick(n: u64, k: usize, len: usize) -> usize {
+    (scatter(n, len) + k) % len
+}
+
+/// Panics with the operation's name: a failed call must stop the benchmark, never be
+/// timed as if it had worked.
+fn check<T, E: std::fmt::Display>(op: &str, result: Result<T, E>) -> T {
+    result.unwrap_or_else(|err| panic!("{op} failed: {err}"))
+}
+
+/// Call `k` of batch `n` of the trait method `op` on a store filled with `ds`. Reads
+/// assert they found the item, listings and counts that they saw the whole result.
+pub fn call(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, k: usize) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        let (tokens, sessions, kvs) = (ds.tokens(), ds.sessions(), ds.kv_entries());
+        match op {
+            "store_token" => check(op, store.store_token(&token(pick(n, k, tokens))).await),
+            "get_token" => {
+                let found = check(op, store.get_token(&token_id(pick(n, k, tokens))).await);
+                assert!(found.is_some(), "get_token missed");
+            }
+            "get_token_by_access_token" => {
+                let at = access_token(pick(n, k, tokens));
+                let found = check(op, store.get_token_by_access_token(&at).await);
+                assert!(found.is_some(), "get_token_by_access_token missed");
+            }
+            "update_token" => check(op, store.update_token(&token(pick(n, k, tokens))).await),
+            "delete_token" => check(op, store.delete_token(&token_id(pick(n, k, tokens))).await),
+            "list_user_tokens" => {
+                let listed = check(op, store.list_user_tokens(&user(pick(n, k, ds.full_users()))).await);
+                assert_eq!(listed.len(), ITEMS_PER_USER, "list_user_tokens");
+            }
+            "store_session" => {
+                let i = pick(n, k, sessions);
+                check(op, store.store_session(&session_id(i), &session(i)).await)
+            }
+            "get_session" => {
+                let found = check(op, store.get_session(&session_id(pick(n, k, sessions))).await);
+                assert!(found.is_some(), "get_session missed");
+            }
+            "delete_session" => check(op, store.delete_session(&session_id(pick(n, k, sessions))).await),
+            "list_user_sessions" => {
+                let listed =
+                    check(op, store.list_user_sessions(&user(pick(n, k, ds.full_users()))).await);
+                assert_eq!(listed.len(), ITEMS_PER_USER, "list_user_sessions");
+            }
+            "count_active_sessions" => {
+                let count = check(op, store.count_active_sessions().await);
+                assert_eq!(count, sessions as u64, "count_active_sessions");
+            }
+            "store_kv" => {
+                let i = pick(n, k, kvs);
+                check(op, store.store_kv(&kv_key(i), &kv_value(i), Some(TTL)).await)
+            }
+            "get_kv" => {
+                let found = check(op, store.get_kv(&kv_key(pick(n, k, kvs))).await);
+                assert!(found.is_some(), "get_kv missed");
+            }
+            "delete_kv" => check(op, store.delete_kv(&kv_key(pick(n, k, kvs))).await),
+            "list_kv_keys" => {
+                let prefix = kv_group_prefix(pick(n, k, ds.full_groups()));
+                let listed = check(op, store.list_kv_keys(&prefix).await);
+                assert_eq!(listed.len(), KEYS_PER_GROUP, "list_kv_keys");
+            }
+            "cleanup_expired" => check(op, store.cleanup_expired().await),
+            other => panic!("unknown operation {other}"),
+        }
+    })
+}
+
+/// The untimed call that puts back what call `k` of batch `n` of `op` removed; `None`
+/// for operations that leave the dataset as it was.
+pub fn restore(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, k: usize) -> Option<BoxFuture<'static, ()>> {
+    let redo: &'static str = match op {
+        "delete_token" => "store_token",
+        "delete_session" => "store_session",
+        "delete_kv" => "store_kv",
+        _ => return None,
+    };
+    Some(call(redo, store, ds, n, k))
+}
+
+/// Call `k` of batch `n` of a baseline operation on a filled engine.
+pub fn call_engine(op: &'static str, engine: Arc<Engine>, ds: Dataset, n: u64, k: usize) -> BoxFuture<'static, ()> {
+    Box::pin(async move {
+        match op {
+            "engine_read_kv" => {
+                let found = check(op, engine.read_kv(pick(n, k, ds.kv_entries())).await);
+                assert!(std::hint::black_box(found).is_some(), "engine_read_kv missed");
+            }
+            "engine_write_kv" => check(op, engine.write_kv(pick(n, k, ds.kv_entries())).await),
+            "engine_read_record" => {
+                let found = check(op, engine.read_record(pick(n, k, ds.tokens())).await);
+                assert!(found, "engine_read_record missed");
+            }
+            "engine_write_record" => check(op, engine.write_record(pick(n, k, ds.tokens())).await),
+            other => panic!("unknown baseline operation {other}"),
+        }
+    })
+}
+
+/// Runs `iters` iterations of `concurrency` calls and returns the time spent in the
+/// calls: one call is awaited inline; several are spawned as tasks and awaited together
+/// (so they run in parallel on the runtime's workers). `restore`, if any, runs after each
+/// batch, untimed.
+pub async fn measure<C, R>(iters: u64, concurrency: usize, next: &AtomicU64, calls: C, restore: Option<R>) -> Duration
+where
+    C: Fn(u64, usize) -> BoxFuture<'static, ()>,
+    R: Fn(u64, usize) -> Option<BoxFuture<'static, ()>>,
+{
+    let mut timed = Duration::ZERO;
+    for _ in 0..iters {
+        let n = next.fetch_add(1, Ordering::Relaxed);
+        let start = Instant::now();
+        if concurrency == 1 {
+            calls(n, 0).await;
+        } else {
+            let tasks: Vec<_> = (0..concurrency).map(|k| tokio::spawn(calls(n, k))).collect();
+            for task in tasks {
+                task.await.expect("a benchmark call panicked");
+            }
+        }
+        timed += start.elapsed();
+        if let Some(restore) = &restore {
+            join_all((0..concurrency).filter_map(|k| restore(n, k))).await;
+        }
+    }
+    timed
+}
+
+/// Fills `store` with `ds` through its own API, `parallelism` tasks at a time.
+pub async fn fill(store: &Arc<dyn AuthStorage>, ds: Dataset, parallelism: usize) -> Result<(), String> {
+    for_each_parallel(ds, parallelism, store, move |store, i| async move {
+        if i < ds.tokens() {
+            store.store_token(&token(i)).await.map_err(|e| format!("store_token: {e}"))?;
+        }
+        if i < ds.sessions() {
+            store.store_session(&session_id(i), &session(i)).await.map_err(|e| format!("store_session: {e}"))?;
+        }
+        if i < ds.kv_entries() {
+            store.store_kv(&kv_key(i), &kv_value(i), Some(TTL)).await.map_err(|e| format!("store_kv: {e}"))?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Reads every item once, so a caching backend serves the read benchmarks from its cache.
+pub async fn warm(store: &Arc<dyn AuthStorage>, ds: Dataset, parallelism: usize) -> Result<(), String> {
+    for_each_parallel(ds, parallelism, store, move |store, i| async move {
+        let fail = |e: authstore_spec::StorageError| format!("warming: {e}");
+        if i < ds.tokens() {
+            store.get_token(&token_id(i)).await.map_err(fail)?;
+            store.get_token_by_access_token(&access_token(i)).await.map_err(fail)?;
+        }
+        if i < ds.sessions() {
+            store.get_session(&session_id(i)).await.map_err(fail)?;
+        }
+        if i < ds.kv_entries() {
+            store.get_kv(&kv_key(i)).await.map_err(fail)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Runs `work(store, i)` for every item index of `ds` on `parallelism` tasks.
+async fn for_each_parallel<W, F>(ds: Dataset, parallelism: usize, store: &Arc<dyn AuthStorage>, work: W) -> Result<(), String>
+where
+    W: Fn(Arc<dyn AuthStorage>, usize) -> F + Clone + Send + 'static,
+    F: Future<Output = Result<(), String>> + Send,
+{
+    let items = ds.tokens().max(ds.kv_entries());
+    let workers: Vec<_> = (0..parallelism)
+        .map(|worker| {
+            let (store, work) = (store.clone(), work.clone());
+            tokio::spawn(async move {
+                for i in (worker..items).step_by(parallelism) {
+                    work(store.clone(), i).await?;
+                }
+                Ok::<(), String>(())
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.map_err(|e| format!("a filling task panicked: {e}"))??;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicU64;
+
+    use authstore_backends::MemoryStorage;
+
+    use super::*;
+    use crate::ids::OPERATIONS;
+
+    /// Every operation runs, at both concurrencies, against a filled store, and the
+    /// dataset is the same size afterwards (deletes are restored).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_operation_runs_and_leaves_the_dataset_unchanged() {
+        let ds = Dataset::new(300);
+        let store: Arc<dyn AuthStorage> = Arc::new(MemoryStorage::new());
+        fill(&store, ds, 4).await.unwrap();
+        let next = AtomicU64::new(0);
+        for op in OPERATIONS {
+            for concurrency in [1, 16] {
+                let s = store.clone();
+                let r = store.clone();
+                measure(
+                    5,
+                    concurrency,
+                    &next,
+                    |n, k| call(op, s.clone(), ds, n, k),
+                    Some(|n, k| restore(op, r.clone(), ds, n, k)),
+                )
+                .await;
+                assert_eq!(store.count_active_sessions().await.unwrap(), ds.sessions() as u64, "{op}");
+                assert_eq!(store.list_kv_keys("kv:").await.unwrap().len(), ds.kv_entries(), "{op}");
+                for i in 0..ds.tokens() {
+                    assert!(store.get_token(&token_id(i)).await.unwrap().is_some(), "{op} lost token {i}");
+                }
+            }
+        }
+    }
+
+    /// A read of an item the dataset does not hold fails the benchmark.
+    #[tokio::test]
+    #[should_panic(expected = "get_kv missed")]
+    async fn a_missing_item_fails_the_call() {
+        let store: Arc<dyn AuthStorage> = Arc::new(MemoryStorage::new());
+        call("get_kv", store, Dataset::new(300), 0, 0).await;
+    }
+
+    #[tokio::test]
+    async fn engine_calls_find_what_fill_stored() {
+        let ds = Dataset::new(300);
+        let engine = Arc::new(Engine::DashMap { kv: Default::default(), records: Default::default() });
+        engine.fill(ds).await.unwrap();
+        for op in crate::ids::BASELINE_OPERATIONS {
+            for n in 0..50 {
+                call_engine(op, engine.clone(), ds, n, 0).await;
+            }
+        }
+    }
+}
