@@ -208,6 +208,12 @@ impl BackendUnderTest {
         self
     }
 
+    /// This backend under another name (e.g. `postgres/container` in a matrix cell).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
     /// The backend's name in reports.
     pub fn name(&self) -> &str {
         &self.name

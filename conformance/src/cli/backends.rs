@@ -6,6 +6,7 @@
 //! would be configured.
 
 use authstore_backends::{EncryptedStorage, EncryptionKey, MemoryStorage, UnifiedStorage};
+use authstore_conformance::provision::{self, Service, Source};
 use authstore_conformance::{BackendUnderTest, Fixture};
 use authstore_spec::{AuthStorage, Capabilities};
 
@@ -13,15 +14,21 @@ use authstore_spec::{AuthStorage, Capabilities};
 pub(crate) struct Builtin {
     /// The name on the command line and in reports.
     pub(crate) name: &'static str,
-    /// Whether `run` without `--backend` includes it (in-process backends need nothing
-    /// running).
-    pub(crate) default: bool,
-    build: fn() -> BackendUnderTest,
+    /// The servers it needs; none for an in-process backend (which `run` without
+    /// `--backend` includes, as it needs nothing running).
+    pub(crate) services: &'static [Service],
+    build: fn(Source) -> BackendUnderTest,
 }
 
 impl Builtin {
-    pub(crate) fn backend(&self) -> BackendUnderTest {
-        (self.build)()
+    /// The backend under test, its servers from `source` (ignored in-process).
+    pub(crate) fn backend(&self, source: Source) -> BackendUnderTest {
+        (self.build)(source)
+    }
+
+    /// Runs in this process, needing no server.
+    pub(crate) fn in_process(&self) -> bool {
+        self.services.is_empty()
     }
 }
 
@@ -30,65 +37,70 @@ pub(crate) fn all() -> Vec<Builtin> {
     vec![
         Builtin {
             name: "memory",
-            default: true,
+            services: &[],
             build: memory,
         },
         Builtin {
             name: "unified",
-            default: true,
+            services: &[],
             build: unified,
         },
         Builtin {
             name: "encrypted-memory",
-            default: true,
+            services: &[],
             build: encrypted_memory,
         },
         Builtin {
             name: "encrypted-unified",
-            default: true,
+            services: &[],
             build: encrypted_unified,
         },
         Builtin {
             name: "postgres",
-            default: false,
+            services: &[Service::Postgres],
             build: postgres,
         },
         Builtin {
             name: "mysql",
-            default: false,
+            services: &[Service::MySql],
             build: mysql,
         },
         Builtin {
+            name: "mariadb",
+            services: &[Service::MariaDb],
+            build: mariadb,
+        },
+        Builtin {
             name: "redis",
-            default: false,
+            services: &[Service::Redis],
             build: redis,
         },
         Builtin {
             name: "redis-cluster",
-            default: false,
+            services: &[Service::RedisCluster],
             build: redis_cluster,
         },
         Builtin {
             name: "tiered",
-            default: false,
+            services: &[Service::Postgres, Service::Redis],
             build: tiered,
         },
     ]
 }
 
-fn memory() -> BackendUnderTest {
+fn memory(_: Source) -> BackendUnderTest {
     BackendUnderTest::new("memory", || async { shared(MemoryStorage::new()) })
         .with_capabilities(Capabilities::ALL)
         .with_timing(MemoryStorage::TIMING)
 }
 
-fn unified() -> BackendUnderTest {
+fn unified(_: Source) -> BackendUnderTest {
     BackendUnderTest::new("unified", || async { shared(UnifiedStorage::new()) })
         .with_capabilities(Capabilities::ALL)
         .with_timing(UnifiedStorage::TIMING)
 }
 
-fn encrypted_memory() -> BackendUnderTest {
+fn encrypted_memory(_: Source) -> BackendUnderTest {
     BackendUnderTest::new("encrypted-memory", || async {
         encrypted(MemoryStorage::new())
     })
@@ -96,7 +108,7 @@ fn encrypted_memory() -> BackendUnderTest {
     .with_timing(MemoryStorage::TIMING)
 }
 
-fn encrypted_unified() -> BackendUnderTest {
+fn encrypted_unified(_: Source) -> BackendUnderTest {
     BackendUnderTest::new("encrypted-unified", || async {
         encrypted(UnifiedStorage::new())
     })
@@ -104,45 +116,54 @@ fn encrypted_unified() -> BackendUnderTest {
     .with_timing(UnifiedStorage::TIMING)
 }
 
-/// A fresh schema per scenario on the server at `AUTHSTORE_POSTGRES_URL`.
-fn postgres() -> BackendUnderTest {
-    BackendUnderTest::new(
-        "postgres",
-        authstore_conformance::provision::postgres::fixture,
-    )
+/// A fresh schema per scenario on the PostgreSQL server from `source`.
+fn postgres(source: Source) -> BackendUnderTest {
+    BackendUnderTest::new("postgres", move || {
+        provision::postgres::fixture_from(source)
+    })
     .with_capabilities(Capabilities::ALL)
     .with_timing(authstore_backends::PostgresStorage::TIMING)
 }
 
-/// A fresh database per scenario on the MySQL or MariaDB server at `AUTHSTORE_MYSQL_URL`.
-fn mysql() -> BackendUnderTest {
-    BackendUnderTest::new("mysql", authstore_conformance::provision::mysql::fixture)
-        .with_capabilities(Capabilities::ALL)
-        .with_timing(authstore_backends::MySqlStorage::TIMING)
+/// A fresh database per scenario on the MySQL server from `source`.
+fn mysql(source: Source) -> BackendUnderTest {
+    BackendUnderTest::new("mysql", move || {
+        provision::mysql::fixture_on(Service::MySql, source)
+    })
+    .with_capabilities(Capabilities::ALL)
+    .with_timing(authstore_backends::MySqlStorage::TIMING)
 }
 
-/// Redis on `AUTHSTORE_REDIS_URL`: a fresh key prefix per scenario, a second connection
-/// as second handle.
-fn redis() -> BackendUnderTest {
-    BackendUnderTest::new("redis", authstore_conformance::provision::redis::fixture)
+/// `MySqlStorage` on the MariaDB server from `source`, as [`mysql`].
+fn mariadb(source: Source) -> BackendUnderTest {
+    BackendUnderTest::new("mariadb", move || {
+        provision::mysql::fixture_on(Service::MariaDb, source)
+    })
+    .with_capabilities(Capabilities::ALL)
+    .with_timing(authstore_backends::MySqlStorage::TIMING)
+}
+
+/// Redis from `source`: a fresh key prefix per scenario, a second connection as second
+/// handle.
+fn redis(source: Source) -> BackendUnderTest {
+    BackendUnderTest::new("redis", move || provision::redis::fixture_from(source))
         .with_capabilities(Capabilities::ALL)
         .with_timing(authstore_backends::RedisStorage::TIMING)
 }
 
-/// A Redis Cluster on `AUTHSTORE_REDIS_CLUSTER_URLS`, as [`redis`].
-fn redis_cluster() -> BackendUnderTest {
-    BackendUnderTest::new(
-        "redis-cluster",
-        authstore_conformance::provision::redis::cluster_fixture,
-    )
+/// A Redis Cluster from `source`, as [`redis`].
+fn redis_cluster(source: Source) -> BackendUnderTest {
+    BackendUnderTest::new("redis-cluster", move || {
+        provision::redis::cluster_fixture_from(source)
+    })
     .with_capabilities(Capabilities::ALL)
     .with_timing(authstore_backends::RedisStorage::TIMING)
 }
 
-/// TieredStorage: a fresh PostgreSQL schema (`AUTHSTORE_POSTGRES_URL`) and Redis prefix
-/// (`AUTHSTORE_REDIS_URL`) per scenario; the second handle is a second, independent node.
-fn tiered() -> BackendUnderTest {
-    BackendUnderTest::new("tiered", authstore_conformance::provision::tiered::fixture)
+/// TieredStorage: a fresh PostgreSQL schema and Redis prefix per scenario, both servers
+/// from `source`; the second handle is a second, independent node.
+fn tiered(source: Source) -> BackendUnderTest {
+    BackendUnderTest::new("tiered", move || provision::tiered::fixture_from(source))
         .with_capabilities(Capabilities::ALL)
         .with_timing(authstore_backends::TieredStorage::TIMING)
 }

@@ -1,6 +1,7 @@
-//! The command line: arguments, `list` and `run`.
+//! The command line: arguments, `list`, `run` and `matrix`.
 
 mod backends;
+mod matrix;
 
 use std::collections::BTreeSet;
 use std::io::{self, Write};
@@ -8,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use authstore_conformance::{Report, RunOptions, Verdict, run_catalogue};
+use authstore_conformance::provision::{self, Source};
+use authstore_conformance::{BackendUnderTest, Report, RunOptions, Verdict, run_catalogue};
+use authstore_scenarios::Scenario;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -30,6 +33,10 @@ enum Command {
     /// Runs the catalogue, prints the matrix scenario x backend and writes
     /// report.json, report.xml (JUnit) and report.md.
     Run(RunArgs),
+    /// Runs the catalogue for every backend x source cell available here (in-process;
+    /// servers by URL; containers), prints the cells with their counts and writes one
+    /// JUnit file per cell and a combined Markdown summary.
+    Matrix(matrix::MatrixArgs),
 }
 
 #[derive(Debug, Args)]
@@ -37,10 +44,23 @@ struct RunArgs {
     /// A backend to run (repeatable); default: every in-process backend.
     #[arg(long = "backend", value_name = "NAME", value_parser = backend_names())]
     backends: Vec<String>,
+    /// Where the servers come from: `url` (AUTHSTORE_*_URL), `container` (started here
+    /// from AUTHSTORE_*_IMAGE or the official image) or `auto` (URL when set, else
+    /// container). Default: AUTHSTORE_SOURCE, else auto.
+    #[arg(long, value_name = "SOURCE", value_parser = parse_source)]
+    source: Option<Source>,
     /// Where to write the reports; default: `target/conformance` under the workspace
     /// root (or `$CARGO_TARGET_DIR/conformance`).
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
+    /// Runs only scenarios whose id contains FILTER.
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Options `run` and `matrix` share.
+#[derive(Debug, Args)]
+struct CommonArgs {
     /// Runs only scenarios whose id contains FILTER.
     #[arg(long, value_name = "FILTER")]
     scenario: Option<String>,
@@ -52,6 +72,35 @@ struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = authstore_conformance::DEFAULT_PARALLELISM,
           value_parser = parse_parallelism)]
     parallelism: usize,
+}
+
+impl CommonArgs {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            timeout: Duration::from_secs(self.timeout),
+            parallelism: self.parallelism,
+        }
+    }
+
+    /// The catalogue's scenarios the filter selects; a usage error when none.
+    fn scenarios(&self) -> Result<Vec<Scenario>, ExitCode> {
+        let scenarios: Vec<_> = authstore_scenarios::catalogue()
+            .into_iter()
+            .filter(|s| self.scenario.as_deref().is_none_or(|f| s.id.contains(f)))
+            .collect();
+        if scenarios.is_empty() {
+            eprintln!(
+                "error: no scenario id contains {:?}; `authstore-conformance list` shows them",
+                self.scenario.as_deref().unwrap_or_default()
+            );
+            return Err(ExitCode::from(USAGE_ERROR));
+        }
+        Ok(scenarios)
+    }
+}
+
+fn parse_source(text: &str) -> Result<Source, String> {
+    Source::parse(text)
 }
 
 fn backend_names() -> PossibleValuesParser {
@@ -71,6 +120,7 @@ pub(crate) fn main(cli: Cli) -> ExitCode {
     match cli.command {
         Command::List => list(),
         Command::Run(args) => run(args),
+        Command::Matrix(args) => matrix::main(args),
     }
 }
 
@@ -86,59 +136,39 @@ fn list() -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    let scenarios: Vec<_> = authstore_scenarios::catalogue()
-        .into_iter()
-        .filter(|s| args.scenario.as_deref().is_none_or(|f| s.id.contains(f)))
-        .collect();
-    if scenarios.is_empty() {
-        eprintln!(
-            "error: no scenario id contains {:?}; `authstore-conformance list` shows them",
-            args.scenario.as_deref().unwrap_or_default()
-        );
-        return ExitCode::from(USAGE_ERROR);
-    }
+    let scenarios = match args.common.scenarios() {
+        Ok(scenarios) => scenarios,
+        Err(code) => return code,
+    };
+    let source = match args.source.map_or_else(Source::from_env, Ok) {
+        Ok(source) => source,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(USAGE_ERROR);
+        }
+    };
     let chosen: BTreeSet<&str> = args.backends.iter().map(String::as_str).collect();
     let selected: Vec<_> = backends::all()
         .into_iter()
         .filter(|b| {
             if chosen.is_empty() {
-                b.default
+                b.in_process()
             } else {
                 chosen.contains(b.name)
             }
         })
-        .map(|b| b.backend())
+        .map(|b| b.backend(source))
         .collect();
-    let options = RunOptions {
-        timeout: Duration::from_secs(args.timeout),
-        parallelism: args.parallelism,
+    let Some(runtime) = runtime() else {
+        return ExitCode::FAILURE;
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(err) => {
-            eprintln!("error: cannot start the tokio runtime: {err}");
-            return ExitCode::FAILURE;
+    let report = runtime.block_on(async {
+        let report = run_with_progress(&selected, &scenarios, &args.common.options()).await;
+        if let Err(err) = provision::remove_shared_containers().await {
+            eprintln!("warning: {err}");
         }
-    };
-
-    let bar = ProgressBar::new(u64::try_from(selected.len() * scenarios.len()).unwrap_or(u64::MAX));
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {wide_msg}") {
-        bar.set_style(style);
-    }
-    let report = runtime.block_on(run_catalogue(&selected, &scenarios, &options, |progress| {
-        bar.inc(1);
-        bar.set_message(format!("{} {}", progress.backend, progress.scenario.id));
-        if let Verdict::Failed(_) = progress.run.verdict {
-            bar.println(format!(
-                "FAIL {} {}",
-                progress.backend, progress.scenario.id
-            ));
-        }
-    }));
-    bar.finish_and_clear();
+        report
+    });
 
     print!("{}", report.to_matrix_text());
     let out_dir = args.out_dir.unwrap_or_else(default_out_dir);
@@ -149,6 +179,45 @@ fn run(args: RunArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// A multi-threaded runtime with every driver, or `None` after saying why not.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => Some(runtime),
+        Err(err) => {
+            eprintln!("error: cannot start the tokio runtime: {err}");
+            None
+        }
+    }
+}
+
+/// Runs the catalogue with a progress bar, printing failures as they happen.
+async fn run_with_progress(
+    backends: &[BackendUnderTest],
+    scenarios: &[Scenario],
+    options: &RunOptions,
+) -> Report {
+    let bar = ProgressBar::new(u64::try_from(backends.len() * scenarios.len()).unwrap_or(u64::MAX));
+    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {wide_msg}") {
+        bar.set_style(style);
+    }
+    let report = run_catalogue(backends, scenarios, options, |progress| {
+        bar.inc(1);
+        bar.set_message(format!("{} {}", progress.backend, progress.scenario.id));
+        if let Verdict::Failed(_) = progress.run.verdict {
+            bar.println(format!(
+                "FAIL {} {}",
+                progress.backend, progress.scenario.id
+            ));
+        }
+    })
+    .await;
+    bar.finish_and_clear();
+    report
 }
 
 fn write_reports(report: &Report, dir: &Path) -> bool {

@@ -390,9 +390,12 @@ async fn wait_ready(
 /// The last lines of the container's stdout and stderr.
 async fn log_tail(container: &ContainerAsync<GenericImage>) -> String {
     let mut text = String::new();
-    for bytes in [container.stdout_to_vec().await, container.stderr_to_vec().await]
-        .into_iter()
-        .flatten()
+    for bytes in [
+        container.stdout_to_vec().await,
+        container.stderr_to_vec().await,
+    ]
+    .into_iter()
+    .flatten()
     {
         text.push_str(&String::from_utf8_lossy(&bytes));
     }
@@ -419,7 +422,9 @@ fn start_reaper() -> Option<ChildStdin> {
     match child {
         Ok(mut child) => child.stdin.take(),
         Err(err) => {
-            eprintln!("warning: cannot start the container reaper ({err}); containers of this run may be left behind");
+            eprintln!(
+                "warning: cannot start the container reaper ({err}); containers of this run may be left behind"
+            );
             None
         }
     }
@@ -427,7 +432,9 @@ fn start_reaper() -> Option<ChildStdin> {
 
 /// Hands `id` to the reaper, which removes it when this process ends.
 fn reap_at_exit(id: &str) {
-    let mut reaper = REAPER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut reaper = REAPER
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if let Some(stdin) = reaper.as_mut()
         && writeln!(stdin, "{id}").is_err()
     {
@@ -446,7 +453,10 @@ mod tests {
         assert_eq!(split("redis"), ("redis".into(), "latest".into()));
         assert_eq!(
             split("localhost:5000/authstore/redis:7.0-bookworm"),
-            ("localhost:5000/authstore/redis".into(), "7.0-bookworm".into())
+            (
+                "localhost:5000/authstore/redis".into(),
+                "7.0-bookworm".into()
+            )
         );
         assert_eq!(
             split("localhost:5000/redis"),

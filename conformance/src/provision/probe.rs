@@ -39,7 +39,11 @@ async fn postgres(url: &str) -> Result<String, String> {
         .map_err(|err| err.to_string())?;
     let _closed = conn.close().await;
     // "PostgreSQL 15.14 (Debian 15.14-0+deb12u1) on x86_64-pc-linux-gnu, ..." -> first two words.
-    Ok(version.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+    Ok(version
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 #[cfg(not(feature = "postgres"))]
@@ -86,7 +90,11 @@ async fn redis(url: &str) -> Result<String, String> {
 /// Every node answers and reports the cluster healthy and complete.
 #[cfg(feature = "redis")]
 async fn redis_cluster(urls: &str) -> Result<String, String> {
-    let urls: Vec<&str> = urls.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
+    let urls: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .collect();
     if urls.is_empty() {
         return Err("no node URL".to_owned());
     }
