@@ -172,7 +172,7 @@ pub async fn open(backend: &str, records: u64) -> Result<Availability, String> {
                 return Err(format!("migrating tiered: {err}"));
             }
             let version = format!(
-                "{} + Redis {}",
+                "{} + {}",
                 ns.version,
                 servers::redis_version(&redis_url).await?
             );
