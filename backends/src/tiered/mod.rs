@@ -33,13 +33,13 @@ const LEASE_MS: &str = "5000";
 struct Scripts {
     read: Lua,
     fill: Lua,
-    raise_epoch: Lua,
+    check_epoch: Lua,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     read: Lua::new(concat!("#!lua\n", include_str!("lua/read.lua"))),
     fill: Lua::new(concat!("#!lua\n", include_str!("lua/fill.lua"))),
-    raise_epoch: Lua::new(concat!("#!lua\n", include_str!("lua/raise_epoch.lua"))),
+    check_epoch: Lua::new(concat!("#!lua\n", include_str!("lua/check_epoch.lua"))),
 });
 
 /// Lease ids handed out by this process, to make them unique even without randomness.
@@ -68,7 +68,8 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 /// result), then deletes the cache entries it made stale. Cache keys live under the
 /// Redis storage's prefix, in their own namespace (`{prefix}cache:t:<hex token id>`,
 /// `cache:a:<sha256 of the access token>` holding only a token id, `cache:s:<hex id>`,
-/// `cache:k:<hex key>`, each with a `:lease` companion, and `cache:epoch`), so the same
+/// `cache:k:<hex key>`, each with a `:lease` companion, `cache:epoch`, and
+/// `cache:owner`, the `run_id` of the Redis process the entries belong to), so the same
 /// prefix may also serve a [`RedisStorage`].
 ///
 /// # Coherence across nodes
@@ -108,6 +109,25 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 /// right after the write), the stale entry may live until the cache TTL ends; this is
 /// logged at `error` level.
 ///
+/// # When Redis restarts
+/// A Redis that restarts and loads an RDB snapshot or an AOF, or a replica that takes
+/// over, may bring back entries that a later write had invalidated on the old process.
+/// Each epoch check therefore also compares the serving process's `run_id` (from `INFO`)
+/// with `cache:owner`; when they differ, the entries are another process's, and the node
+/// retires them all as after a failed invalidation (raises the PostgreSQL epoch, then
+/// Redis's) before it uses the cache, and records the new owner. A hit is also dropped
+/// (read from PostgreSQL instead) when Redis failed on this node while the lookup was
+/// under way, as the connection may have been re-established to a restarted server.
+///
+/// **Guarantee.** A node that used Redis across the restart (so saw its connection
+/// fail) and a node built after it never serve a restored entry: both check before
+/// their next cache use. Once any node has checked, no node serves one. A node that saw
+/// no error serves one at most until `epoch_check_interval` after the restarted server
+/// first answered. (With the plain RESP2 connection used here, a node's first command
+/// after a restart fails, so a node sees no error only if another user of the same
+/// connection, e.g. a clone of its [`RedisStorage`], absorbed it.) A Redis without
+/// persistence restarts empty: nothing to retire, and no epoch is raised.
+///
 /// # Timing, errors, handles
 /// Time is PostgreSQL's (see [`TIMING`](Self::TIMING)); cache entries never extend it.
 /// Errors are [`PostgresStorage`]'s: Redis errors never fail a call. Call
@@ -131,6 +151,19 @@ struct EpochState {
     must_check: bool,
     /// Do not try Redis before this instant (after an error).
     quiet_until: Option<Instant>,
+    /// Redis failures seen so far: a hit is served only if none was seen since its
+    /// lookup began, since the connection may have been re-established meanwhile to a
+    /// restarted server not yet checked.
+    failures: u64,
+}
+
+/// The outcome of an epoch check.
+enum Checked {
+    /// Redis's epoch is at least PostgreSQL's, and the cache is this Redis process's.
+    Current,
+    /// The cache holds data of another Redis process (this one's run_id): not usable
+    /// before the PostgreSQL epoch has been raised for it.
+    Restored(String),
 }
 
 /// The outcome of a cache lookup.
@@ -201,6 +234,10 @@ impl TieredStorage {
         format!("{}cache:epoch", self.cache.key_base())
     }
 
+    fn owner_key(&self) -> String {
+        format!("{}cache:owner", self.cache.key_base())
+    }
+
     /// Notes a Redis failure: logged, no Redis for a while, an epoch check before the
     /// next cache use.
     fn cache_failed(&self, what: &str, err: &StorageError) {
@@ -208,45 +245,41 @@ impl TieredStorage {
         let mut state = self.state.lock();
         state.must_check = true;
         state.quiet_until = Some(Instant::now() + self.epoch_check_interval);
+        state.failures += 1;
     }
 
-    /// Makes Redis's epoch at least PostgreSQL's when due; `false` if the cache must not
-    /// be used now.
-    async fn cache_usable(&self) -> bool {
+    /// Makes Redis's epoch at least PostgreSQL's when due; `None` if the cache must not
+    /// be used now, else the count of Redis failures seen (see [`EpochState::failures`]).
+    async fn cache_usable(&self) -> Option<u64> {
         let started = Instant::now();
-        {
+        let failures = {
             let state = self.state.lock();
             if state.quiet_until.is_some_and(|until| started < until) {
-                return false;
+                return None;
             }
             let due = state.must_check
                 || state
                     .checked
                     .is_none_or(|at| started.duration_since(at) >= self.epoch_check_interval);
             if !due {
-                return true;
+                return Some(state.failures);
             }
-        }
+            state.failures
+        };
         let epoch = match self.store.cache_epoch().await {
             Ok(epoch) => epoch,
             Err(err) => {
                 tracing::warn!(error = %err, "TieredStorage: cannot read the cache epoch; bypassing the cache");
-                return false;
+                return None;
             }
         };
-        let epoch_key = self.epoch_key();
-        let epoch_arg = epoch.to_string();
-        let raised: Result<i64> = self
-            .cache
-            .run_script(
-                "raise the cache epoch",
-                &SCRIPTS.raise_epoch,
-                &[epoch_key.as_bytes()],
-                &[epoch_arg.as_bytes()],
-            )
-            .await;
-        match raised {
-            Ok(_) => {
+        let checked = match self.check_epoch(epoch, None).await {
+            Ok(Checked::Current) => Ok(Checked::Current),
+            Ok(Checked::Restored(run_id)) => self.retire_restored(&run_id).await,
+            Err(err) => Err(err),
+        };
+        match checked {
+            Ok(Checked::Current) => {
                 let mut state = self.state.lock();
                 state.must_check = false;
                 state.quiet_until = None;
@@ -254,19 +287,70 @@ impl TieredStorage {
                 if state.checked.is_none_or(|at| at < started) {
                     state.checked = Some(started);
                 }
-                true
+                Some(failures)
+            }
+            // Not settled (PostgreSQL failed, or Redis restarted again): check next time.
+            Ok(Checked::Restored(_)) => {
+                self.state.lock().must_check = true;
+                None
             }
             Err(err) => {
                 self.cache_failed("epoch check", &err);
-                false
+                None
+            }
+        }
+    }
+
+    /// Runs the epoch check script: records this Redis process as the cache's owner and
+    /// raises Redis's epoch to `epoch`, unless the cache holds another process's data
+    /// (and `adopt` is not that process's run_id).
+    async fn check_epoch(&self, epoch: i64, adopt: Option<&str>) -> Result<Checked> {
+        let epoch_key = self.epoch_key();
+        let owner_key = self.owner_key();
+        let epoch_arg = epoch.to_string();
+        let (current, detail): (i64, String) = self
+            .cache
+            .run_script(
+                "check the cache epoch",
+                &SCRIPTS.check_epoch,
+                &[epoch_key.as_bytes(), owner_key.as_bytes()],
+                &[epoch_arg.as_bytes(), adopt.unwrap_or("-").as_bytes()],
+            )
+            .await?;
+        Ok(if current == 1 {
+            Checked::Current
+        } else {
+            Checked::Restored(detail)
+        })
+    }
+
+    /// The cache's data came from another Redis process than the one now serving it (a
+    /// restart that loaded a snapshot or AOF, or a failover): its entries may predate
+    /// invalidations that only the old process saw, so they are all retired as after a
+    /// failed invalidation, by raising the PostgreSQL epoch, before the cache is used.
+    async fn retire_restored(&self, run_id: &str) -> Result<Checked> {
+        tracing::warn!(
+            run_id,
+            "TieredStorage: Redis holds data of another server process (restart or failover); \
+             retiring every cache entry"
+        );
+        match self.store.bump_cache_epoch().await {
+            Ok(raised) => self.check_epoch(raised, Some(run_id)).await,
+            Err(err) => {
+                tracing::error!(
+                    error = %err,
+                    "TieredStorage: cannot raise the cache epoch after a Redis restart; \
+                     bypassing the cache until it can"
+                );
+                Ok(Checked::Restored(run_id.to_owned()))
             }
         }
     }
 
     async fn lookup(&self, key: &str) -> Lookup {
-        if !self.cache_usable().await {
+        let Some(failures) = self.cache_usable().await else {
             return Lookup::Skip;
-        }
+        };
         let lease = lease_id();
         let lease_key = lease_of(key);
         let epoch_key = self.epoch_key();
@@ -280,7 +364,9 @@ impl TieredStorage {
             )
             .await;
         match found {
-            Ok((1, payload)) => Lookup::Hit(payload),
+            Ok((1, payload)) if self.state.lock().failures == failures => Lookup::Hit(payload),
+            // Redis failed meanwhile: this read may have reached a restarted server.
+            Ok((1, _)) => Lookup::Skip,
             Ok((2, epoch)) => Lookup::Lease { id: lease, epoch },
             Ok(_) => Lookup::Skip,
             Err(err) => {
@@ -510,7 +596,7 @@ impl AuthStorage for TieredStorage {
     async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
         validate::secret("access token", access_token)?;
         let map_key = self.key("a", &hex(&Sha256::digest(access_token.as_bytes())));
-        let mut usable = self.cache_usable().await;
+        let mut usable = self.cache_usable().await.is_some();
         if usable {
             let mut get = ::redis::cmd("GET");
             get.arg(&map_key);

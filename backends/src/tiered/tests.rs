@@ -139,3 +139,76 @@ async fn fills_land_only_in_their_epoch() {
     );
     teardown(a, admin, name).await;
 }
+
+/// What a Redis restart that loads a snapshot (or a failover) leaves behind: entries the
+/// old process held, under an owner key naming that process. Neither node serves them;
+/// the epoch is raised once for all, and the cache then serves hits again.
+#[tokio::test]
+async fn entries_of_another_redis_process_are_retired() {
+    let (a, b, admin, name) = nodes("owner").await;
+    a.store_token(&token("acc-1", 1)).await.expect("store");
+    let key = a.key("t", "t");
+    // B fills version 1; A then hits it.
+    assert_eq!(
+        b.get_token("t")
+            .await
+            .expect("get")
+            .expect("v1")
+            .access_token,
+        "acc-1"
+    );
+    assert!(matches!(a.lookup(&key).await, Lookup::Hit(_)));
+    // Version 2 whose invalidation the "restored" cache never saw.
+    a.store
+        .update_token(&token("acc-2", 2))
+        .await
+        .expect("update in PostgreSQL");
+    let before = a.store.cache_epoch().await.expect("epoch");
+    let owner = a.owner_key();
+    a.cache
+        .run_command::<()>(
+            "test",
+            ::redis::cmd("SET").arg(&owner).arg("0123456789abcdef"),
+        )
+        .await
+        .expect("SET owner");
+    // Every node's connection broke in the restart, so each checks before its next use.
+    a.state.lock().must_check = true;
+    b.state.lock().must_check = true;
+
+    for node in [&b, &a] {
+        let seen = node.get_token("t").await.expect("get").expect("some");
+        assert_eq!(seen.access_token, "acc-2", "a restored entry was served");
+    }
+    let after = a.store.cache_epoch().await.expect("epoch");
+    assert!(
+        after > before,
+        "the epoch was not raised ({before} -> {after})"
+    );
+    let info: String = a
+        .cache
+        .run_command("test", ::redis::cmd("INFO").arg("server"))
+        .await
+        .expect("INFO");
+    let recorded: String = a
+        .cache
+        .run_command("test", ::redis::cmd("GET").arg(&owner))
+        .await
+        .expect("GET owner");
+    assert!(
+        info.contains(&format!("run_id:{recorded}")),
+        "the owner key should now name this server, not {recorded:?}"
+    );
+    // The cache is in use again: a read fills, the next one hits.
+    b.get_token("t").await.expect("fill");
+    assert!(matches!(a.lookup(&key).await, Lookup::Hit(_)));
+    assert_eq!(
+        a.get_token("t")
+            .await
+            .expect("get")
+            .expect("v2")
+            .access_token,
+        "acc-2"
+    );
+    teardown(a, admin, name).await;
+}
