@@ -133,7 +133,10 @@ fn jitter(base: Duration) -> Duration {
 pub(super) fn map_err(what: &str, err: sqlx::Error) -> StorageError {
     match &err {
         sqlx::Error::PoolTimedOut => StorageError::unavailable(
-            format!("{what}: no MySQL connection became free within the pool's acquire timeout"),
+            format!(
+                "{what}: no MySQL connection within the pool's acquire timeout (all in use, \
+                 or the server cannot be reached: sqlx retries refused connections until then)"
+            ),
             err,
         ),
         sqlx::Error::PoolClosed

@@ -29,7 +29,10 @@ pub(super) fn is_retryable(err: &sqlx::Error) -> bool {
 pub(super) fn map_err(op: &str, err: sqlx::Error) -> StorageError {
     match &err {
         sqlx::Error::PoolTimedOut => StorageError::unavailable(
-            format!("{op}: no PostgreSQL connection became free within the pool's acquire timeout"),
+            format!(
+                "{op}: no PostgreSQL connection within the pool's acquire timeout (all in use, \
+                 or the server cannot be reached: sqlx retries refused connections until then)"
+            ),
             err,
         ),
         sqlx::Error::PoolClosed => {
