@@ -62,6 +62,9 @@ struct Run {
     rt: Runtime,
     manifest: Manifest,
     dir: std::path::PathBuf,
+    /// `false` in criterion's test mode, which writes no results: the manifest of the
+    /// last measured run is kept.
+    record: bool,
 }
 
 fn main() {
@@ -76,11 +79,12 @@ fn main() {
         .measurement_time(measurement)
         .sample_size(samples)
         .without_plots();
-    if mode == Mode::Quick {
-        // The bootstrap (100 000 resamples by default) costs more than quick mode's
-        // measurement; 10 000 still gives stable medians and intervals.
-        criterion = criterion.nresamples(10_000);
-    }
+    // Criterion's bootstrap (100 000 resamples by default) costs more than quick mode's
+    // whole measurement; fewer resamples still give stable medians and intervals.
+    criterion = criterion.nresamples(match mode {
+        Mode::Quick => 10_000,
+        Mode::Full => 20_000,
+    });
     let criterion = criterion.configure_from_args();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,13 +97,22 @@ fn main() {
         .unwrap_or_else(|| "target".into());
     let dir = manifest::criterion_dir(&target);
     let mode_name = if test_mode { "test" } else { mode.name() };
-    let mut run = Run { criterion, rt, manifest: Manifest::start(mode_name), dir };
+    let mut run = Run {
+        criterion,
+        rt,
+        manifest: Manifest::start(mode_name),
+        dir,
+        record: !test_mode,
+    };
 
     let backends = selected(mode::BACKENDS_VAR, &BACKENDS);
     let wanted_datasets: Option<Vec<u64>> = mode::list_from_env(mode::DATASETS_VAR).map(|labels| {
         labels
             .iter()
-            .map(|l| parse_dataset_label(l).unwrap_or_else(|| panic!("{}: bad dataset {l:?}", mode::DATASETS_VAR)))
+            .map(|l| {
+                parse_dataset_label(l)
+                    .unwrap_or_else(|| panic!("{}: bad dataset {l:?}", mode::DATASETS_VAR))
+            })
             .collect()
     });
     let datasets = |in_process: bool| -> Vec<u64> {
@@ -124,9 +137,11 @@ fn main() {
         }
     }
     for engine in ENGINES {
-        let used = backends
-            .iter()
-            .any(|b| OPERATIONS.iter().any(|op| baseline_for(b, op).is_some_and(|(e, _)| e == engine)));
+        let used = backends.iter().any(|b| {
+            OPERATIONS
+                .iter()
+                .any(|op| baseline_for(b, op).is_some_and(|(e, _)| e == engine))
+        });
         if used {
             for records in datasets(engine == "raw-dashmap") {
                 bench_engine(&mut run, engine, Dataset::new(records));
@@ -136,10 +151,14 @@ fn main() {
 
     run.criterion.final_summary();
     run.manifest.finished_unix = Some(now_unix());
+    run.manifest.load_average.push(manifest::load_average());
     save(&run);
     for (name, entry) in &run.manifest.backends {
         if !entry.measured {
-            println!("authstore-bench: {name}: NOT MEASURED ({})", entry.note.as_deref().unwrap_or("?"));
+            println!(
+                "authstore-bench: {name}: NOT MEASURED ({})",
+                entry.note.as_deref().unwrap_or("?")
+            );
         }
     }
 }
@@ -151,7 +170,10 @@ fn selected(var: &str, known: &[&str]) -> Vec<String> {
     };
     for name in &names {
         if !known.contains(&name.as_str()) {
-            eprintln!("authstore-bench: {var}: unknown backend {name:?}; known: {}", known.join(", "));
+            eprintln!(
+                "authstore-bench: {var}: unknown backend {name:?}; known: {}",
+                known.join(", ")
+            );
             std::process::exit(2);
         }
     }
@@ -159,6 +181,9 @@ fn selected(var: &str, known: &[&str]) -> Vec<String> {
 }
 
 fn save(run: &Run) {
+    if !run.record {
+        return;
+    }
     if let Err(err) = run.manifest.save(&run.dir) {
         eprintln!("authstore-bench: cannot write the run manifest: {err}");
     }
@@ -179,7 +204,9 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
     let opened = match run.rt.block_on(setup::open(backend, ds.records)) {
         Ok(Availability::Ready(opened)) => opened,
         Ok(Availability::NotConfigured(why)) => return not_measured(run, backend, &label, why),
-        Err(err) => return not_measured(run, backend, &label, format!("could not be opened: {err}")),
+        Err(err) => {
+            return not_measured(run, backend, &label, format!("could not be opened: {err}"));
+        }
     };
     let store = opened.storage.clone();
     let start = Instant::now();
@@ -206,7 +233,12 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
     let next = AtomicU64::new(0);
     for op in ORDER {
         for concurrency in CONCURRENCIES {
-            let id = BenchId { operation: op.into(), backend: backend.into(), dataset: ds.records, concurrency };
+            let id = BenchId {
+                operation: op.into(),
+                backend: backend.into(),
+                dataset: ds.records,
+                concurrency,
+            };
             let mut group = run.criterion.benchmark_group(op);
             group.throughput(Throughput::Elements(concurrency));
             group.bench_function(id.function_id(), |b| {
@@ -258,7 +290,12 @@ fn bench_engine(run: &mut Run, name: &str, ds: Dataset) {
     let next = AtomicU64::new(0);
     for op in BASELINE_OPERATIONS {
         for concurrency in CONCURRENCIES {
-            let id = BenchId { operation: op.into(), backend: name.into(), dataset: ds.records, concurrency };
+            let id = BenchId {
+                operation: op.into(),
+                backend: name.into(),
+                dataset: ds.records,
+                concurrency,
+            };
             let mut group = run.criterion.benchmark_group(op);
             group.throughput(Throughput::Elements(concurrency));
             group.bench_function(id.function_id(), |b| {

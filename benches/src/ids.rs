@@ -159,7 +159,11 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        for id in ["get_kv/memory/1k/c1", "list_kv_keys/redis-cluster/100k/c16", "engine_read_kv/raw-dashmap/1M/c1"] {
+        for id in [
+            "get_kv/memory/1k/c1",
+            "list_kv_keys/redis-cluster/100k/c16",
+            "engine_read_kv/raw-dashmap/1M/c1",
+        ] {
             assert_eq!(BenchId::parse(id).unwrap().to_string(), id);
         }
         let id = BenchId::parse("get_kv/unified/1M/c16").unwrap();
@@ -168,7 +172,13 @@ mod tests {
 
     #[test]
     fn other_shapes_are_rejected() {
-        for id in ["get_kv/memory/1k", "get_kv/memory/1k/16", "get_kv/memory/lots/c1", "a/b/1k/c1/x", "/memory/1k/c1"] {
+        for id in [
+            "get_kv/memory/1k",
+            "get_kv/memory/1k/16",
+            "get_kv/memory/lots/c1",
+            "a/b/1k/c1/x",
+            "/memory/1k/c1",
+        ] {
             assert_eq!(BenchId::parse(id), None, "{id}");
         }
     }
@@ -176,11 +186,20 @@ mod tests {
     #[test]
     fn every_point_operation_of_every_backend_has_a_baseline() {
         for backend in BACKENDS {
-            let paired = OPERATIONS.iter().filter(|op| baseline_for(backend, op).is_some()).count();
+            let paired = OPERATIONS
+                .iter()
+                .filter(|op| baseline_for(backend, op).is_some())
+                .count();
             assert_eq!(paired, 11, "{backend}");
         }
-        assert_eq!(baseline_for("tiered", "get_kv"), Some(("raw-redis", "engine_read_kv")));
-        assert_eq!(baseline_for("tiered", "store_kv"), Some(("raw-postgres", "engine_write_kv")));
+        assert_eq!(
+            baseline_for("tiered", "get_kv"),
+            Some(("raw-redis", "engine_read_kv"))
+        );
+        assert_eq!(
+            baseline_for("tiered", "store_kv"),
+            Some(("raw-postgres", "engine_write_kv"))
+        );
         assert_eq!(baseline_for("memory", "list_kv_keys"), None);
     }
 }

@@ -4,7 +4,7 @@
 //! - [`ids`]: benchmark ids, `<operation>/<backend>/<dataset>/c<concurrency>`, and which
 //!   engine baseline each operation is compared with.
 //! - [`dataset`], [`workload`], [`setup`]: what the benchmarks store, call and open.
-//! - [`mode`]: `AUTHSTORE_BENCH_MODE=quick|full`.
+//! - [`mode`]: the `AUTHSTORE_BENCH_MODE` variable (`quick` or `full`).
 //! - [`manifest`]: what a run records about itself (machine, versions, skipped backends).
 //! - [`report`]: reading criterion's results, pivoting them, the Markdown and HTML report.
 

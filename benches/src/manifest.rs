@@ -13,6 +13,7 @@ pub const FILE_NAME: &str = "authstore-run.json";
 
 /// One benchmark run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Manifest {
     /// `quick` or `full`.
     pub mode: String,
@@ -28,6 +29,9 @@ pub struct Manifest {
     pub crate_version: String,
     /// Per backend or engine name.
     pub backends: BTreeMap<String, BackendRun>,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute averages at the start and at the end: other
+    /// work on the machine shows here, and makes the figures noisier.
+    pub load_average: Vec<String>,
 }
 
 /// The machine a run measured on.
@@ -67,6 +71,7 @@ impl Manifest {
             rustc: command_output("rustc", &["--version"]).unwrap_or_else(|| "unknown".into()),
             crate_version: env!("CARGO_PKG_VERSION").to_owned(),
             backends: BTreeMap::new(),
+            load_average: vec![load_average()],
         }
     }
 
@@ -78,7 +83,8 @@ impl Manifest {
     /// Reads `dir/authstore-run.json`.
     pub fn load(dir: &Path) -> Result<Self, String> {
         let path = dir.join(FILE_NAME);
-        let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
     }
 
@@ -115,14 +121,30 @@ impl Machine {
     }
 }
 
+/// `/proc/loadavg`'s first three fields, e.g. `1.52 0.98 0.40`.
+pub fn load_average() -> String {
+    let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let fields: Vec<&str> = text.split_whitespace().take(3).collect();
+    if fields.is_empty() {
+        "unknown".to_owned()
+    } else {
+        fields.join(" ")
+    }
+}
+
 /// Seconds since the Unix epoch.
 pub fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// The first line of a command's standard output, if it ran.
 fn command_output(program: &str, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(program).args(args).output().ok()?;
+    let out = std::process::Command::new(program)
+        .args(args)
+        .output()
+        .ok()?;
     let text = String::from_utf8(out.stdout).ok()?;
     text.lines().next().map(str::to_owned)
 }
@@ -133,6 +155,7 @@ pub fn criterion_dir(fallback_target: &Path) -> PathBuf {
     if let Some(home) = std::env::var_os("CRITERION_HOME") {
         return PathBuf::from(home);
     }
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| fallback_target.to_owned(), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| fallback_target.to_owned(), PathBuf::from);
     target.join("criterion")
 }

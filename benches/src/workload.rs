@@ -10,8 +10,8 @@ use authstore_spec::AuthStorage;
 use futures::future::{BoxFuture, join_all};
 
 use crate::dataset::{
-    Dataset, ITEMS_PER_USER, KEYS_PER_GROUP, TTL, access_token, kv_group_prefix, kv_key,
-    kv_value, scatter, session, session_id, token, token_id, user,
+    Dataset, ITEMS_PER_USER, KEYS_PER_GROUP, TTL, access_token, kv_group_prefix, kv_key, kv_value,
+    scatter, session, session_id, token, token_id, user,
 };
 use crate::setup::engine::Engine;
 
@@ -29,7 +29,13 @@ fn check<T, E: std::fmt::Display>(op: &str, result: Result<T, E>) -> T {
 
 /// Call `k` of batch `n` of the trait method `op` on a store filled with `ds`. Reads
 /// assert they found the item, listings and counts that they saw the whole result.
-pub fn call(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, k: usize) -> BoxFuture<'static, ()> {
+pub fn call(
+    op: &'static str,
+    store: Arc<dyn AuthStorage>,
+    ds: Dataset,
+    n: u64,
+    k: usize,
+) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         let (tokens, sessions, kvs) = (ds.tokens(), ds.sessions(), ds.kv_entries());
         match op {
@@ -46,7 +52,12 @@ pub fn call(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, 
             "update_token" => check(op, store.update_token(&token(pick(n, k, tokens))).await),
             "delete_token" => check(op, store.delete_token(&token_id(pick(n, k, tokens))).await),
             "list_user_tokens" => {
-                let listed = check(op, store.list_user_tokens(&user(pick(n, k, ds.full_users()))).await);
+                let listed = check(
+                    op,
+                    store
+                        .list_user_tokens(&user(pick(n, k, ds.full_users())))
+                        .await,
+                );
                 assert_eq!(listed.len(), ITEMS_PER_USER, "list_user_tokens");
             }
             "store_session" => {
@@ -54,13 +65,25 @@ pub fn call(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, 
                 check(op, store.store_session(&session_id(i), &session(i)).await)
             }
             "get_session" => {
-                let found = check(op, store.get_session(&session_id(pick(n, k, sessions))).await);
+                let found = check(
+                    op,
+                    store.get_session(&session_id(pick(n, k, sessions))).await,
+                );
                 assert!(found.is_some(), "get_session missed");
             }
-            "delete_session" => check(op, store.delete_session(&session_id(pick(n, k, sessions))).await),
+            "delete_session" => check(
+                op,
+                store
+                    .delete_session(&session_id(pick(n, k, sessions)))
+                    .await,
+            ),
             "list_user_sessions" => {
-                let listed =
-                    check(op, store.list_user_sessions(&user(pick(n, k, ds.full_users()))).await);
+                let listed = check(
+                    op,
+                    store
+                        .list_user_sessions(&user(pick(n, k, ds.full_users())))
+                        .await,
+                );
                 assert_eq!(listed.len(), ITEMS_PER_USER, "list_user_sessions");
             }
             "count_active_sessions" => {
@@ -69,7 +92,10 @@ pub fn call(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, 
             }
             "store_kv" => {
                 let i = pick(n, k, kvs);
-                check(op, store.store_kv(&kv_key(i), &kv_value(i), Some(TTL)).await)
+                check(
+                    op,
+                    store.store_kv(&kv_key(i), &kv_value(i), Some(TTL)).await,
+                )
             }
             "get_kv" => {
                 let found = check(op, store.get_kv(&kv_key(pick(n, k, kvs))).await);
@@ -89,7 +115,13 @@ pub fn call(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, 
 
 /// The untimed call that puts back what call `k` of batch `n` of `op` removed; `None`
 /// for operations that leave the dataset as it was.
-pub fn restore(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u64, k: usize) -> Option<BoxFuture<'static, ()>> {
+pub fn restore(
+    op: &'static str,
+    store: Arc<dyn AuthStorage>,
+    ds: Dataset,
+    n: u64,
+    k: usize,
+) -> Option<BoxFuture<'static, ()>> {
     let redo: &'static str = match op {
         "delete_token" => "store_token",
         "delete_session" => "store_session",
@@ -100,12 +132,21 @@ pub fn restore(op: &'static str, store: Arc<dyn AuthStorage>, ds: Dataset, n: u6
 }
 
 /// Call `k` of batch `n` of a baseline operation on a filled engine.
-pub fn call_engine(op: &'static str, engine: Arc<Engine>, ds: Dataset, n: u64, k: usize) -> BoxFuture<'static, ()> {
+pub fn call_engine(
+    op: &'static str,
+    engine: Arc<Engine>,
+    ds: Dataset,
+    n: u64,
+    k: usize,
+) -> BoxFuture<'static, ()> {
     Box::pin(async move {
         match op {
             "engine_read_kv" => {
                 let found = check(op, engine.read_kv(pick(n, k, ds.kv_entries())).await);
-                assert!(std::hint::black_box(found).is_some(), "engine_read_kv missed");
+                assert!(
+                    std::hint::black_box(found).is_some(),
+                    "engine_read_kv missed"
+                );
             }
             "engine_write_kv" => check(op, engine.write_kv(pick(n, k, ds.kv_entries())).await),
             "engine_read_record" => {
@@ -122,7 +163,13 @@ pub fn call_engine(op: &'static str, engine: Arc<Engine>, ds: Dataset, n: u64, k
 /// calls: one call is awaited inline; several are spawned as tasks and awaited together
 /// (so they run in parallel on the runtime's workers). `restore`, if any, runs after each
 /// batch, untimed.
-pub async fn measure<C, R>(iters: u64, concurrency: usize, next: &AtomicU64, calls: C, restore: Option<R>) -> Duration
+pub async fn measure<C, R>(
+    iters: u64,
+    concurrency: usize,
+    next: &AtomicU64,
+    calls: C,
+    restore: Option<R>,
+) -> Duration
 where
     C: Fn(u64, usize) -> BoxFuture<'static, ()>,
     R: Fn(u64, usize) -> Option<BoxFuture<'static, ()>>,
@@ -134,7 +181,9 @@ where
         if concurrency == 1 {
             calls(n, 0).await;
         } else {
-            let tasks: Vec<_> = (0..concurrency).map(|k| tokio::spawn(calls(n, k))).collect();
+            let tasks: Vec<_> = (0..concurrency)
+                .map(|k| tokio::spawn(calls(n, k)))
+                .collect();
             for task in tasks {
                 task.await.expect("a benchmark call panicked");
             }
@@ -148,16 +197,29 @@ where
 }
 
 /// Fills `store` with `ds` through its own API, `parallelism` tasks at a time.
-pub async fn fill(store: &Arc<dyn AuthStorage>, ds: Dataset, parallelism: usize) -> Result<(), String> {
+pub async fn fill(
+    store: &Arc<dyn AuthStorage>,
+    ds: Dataset,
+    parallelism: usize,
+) -> Result<(), String> {
     for_each_parallel(ds, parallelism, store, move |store, i| async move {
         if i < ds.tokens() {
-            store.store_token(&token(i)).await.map_err(|e| format!("store_token: {e}"))?;
+            store
+                .store_token(&token(i))
+                .await
+                .map_err(|e| format!("store_token: {e}"))?;
         }
         if i < ds.sessions() {
-            store.store_session(&session_id(i), &session(i)).await.map_err(|e| format!("store_session: {e}"))?;
+            store
+                .store_session(&session_id(i), &session(i))
+                .await
+                .map_err(|e| format!("store_session: {e}"))?;
         }
         if i < ds.kv_entries() {
-            store.store_kv(&kv_key(i), &kv_value(i), Some(TTL)).await.map_err(|e| format!("store_kv: {e}"))?;
+            store
+                .store_kv(&kv_key(i), &kv_value(i), Some(TTL))
+                .await
+                .map_err(|e| format!("store_kv: {e}"))?;
         }
         Ok(())
     })
@@ -165,12 +227,19 @@ pub async fn fill(store: &Arc<dyn AuthStorage>, ds: Dataset, parallelism: usize)
 }
 
 /// Reads every item once, so a caching backend serves the read benchmarks from its cache.
-pub async fn warm(store: &Arc<dyn AuthStorage>, ds: Dataset, parallelism: usize) -> Result<(), String> {
+pub async fn warm(
+    store: &Arc<dyn AuthStorage>,
+    ds: Dataset,
+    parallelism: usize,
+) -> Result<(), String> {
     for_each_parallel(ds, parallelism, store, move |store, i| async move {
         let fail = |e: authstore_spec::StorageError| format!("warming: {e}");
         if i < ds.tokens() {
             store.get_token(&token_id(i)).await.map_err(fail)?;
-            store.get_token_by_access_token(&access_token(i)).await.map_err(fail)?;
+            store
+                .get_token_by_access_token(&access_token(i))
+                .await
+                .map_err(fail)?;
         }
         if i < ds.sessions() {
             store.get_session(&session_id(i)).await.map_err(fail)?;
@@ -184,7 +253,12 @@ pub async fn warm(store: &Arc<dyn AuthStorage>, ds: Dataset, parallelism: usize)
 }
 
 /// Runs `work(store, i)` for every item index of `ds` on `parallelism` tasks.
-async fn for_each_parallel<W, F>(ds: Dataset, parallelism: usize, store: &Arc<dyn AuthStorage>, work: W) -> Result<(), String>
+async fn for_each_parallel<W, F>(
+    ds: Dataset,
+    parallelism: usize,
+    store: &Arc<dyn AuthStorage>,
+    work: W,
+) -> Result<(), String>
 where
     W: Fn(Arc<dyn AuthStorage>, usize) -> F + Clone + Send + 'static,
     F: Future<Output = Result<(), String>> + Send,
@@ -202,7 +276,9 @@ where
         })
         .collect();
     for worker in workers {
-        worker.await.map_err(|e| format!("a filling task panicked: {e}"))??;
+        worker
+            .await
+            .map_err(|e| format!("a filling task panicked: {e}"))??;
     }
     Ok(())
 }
@@ -236,10 +312,21 @@ mod tests {
                     Some(|n, k| restore(op, r.clone(), ds, n, k)),
                 )
                 .await;
-                assert_eq!(store.count_active_sessions().await.unwrap(), ds.sessions() as u64, "{op}");
-                assert_eq!(store.list_kv_keys("kv:").await.unwrap().len(), ds.kv_entries(), "{op}");
+                assert_eq!(
+                    store.count_active_sessions().await.unwrap(),
+                    ds.sessions() as u64,
+                    "{op}"
+                );
+                assert_eq!(
+                    store.list_kv_keys("kv:").await.unwrap().len(),
+                    ds.kv_entries(),
+                    "{op}"
+                );
                 for i in 0..ds.tokens() {
-                    assert!(store.get_token(&token_id(i)).await.unwrap().is_some(), "{op} lost token {i}");
+                    assert!(
+                        store.get_token(&token_id(i)).await.unwrap().is_some(),
+                        "{op} lost token {i}"
+                    );
                 }
             }
         }
@@ -256,7 +343,10 @@ mod tests {
     #[tokio::test]
     async fn engine_calls_find_what_fill_stored() {
         let ds = Dataset::new(300);
-        let engine = Arc::new(Engine::DashMap { kv: Default::default(), records: Default::default() });
+        let engine = Arc::new(Engine::DashMap {
+            kv: Default::default(),
+            records: Default::default(),
+        });
         engine.fill(ds).await.unwrap();
         for op in crate::ids::BASELINE_OPERATIONS {
             for n in 0..50 {

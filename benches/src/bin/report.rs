@@ -24,20 +24,29 @@ fn main() -> ExitCode {
 
 fn run() -> Result<(), String> {
     let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| workspace.join("target"), PathBuf::from);
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace.join("target"), PathBuf::from);
     let mut criterion = criterion_dir(&target);
     let mut out = workspace.join("BENCHMARKS.md");
     let mut html_dir = target.join("bench-report");
     let mut include_stale = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        let mut value = || args.next().map(PathBuf::from).ok_or(format!("{arg} needs a value"));
+        let mut value = || {
+            args.next()
+                .map(PathBuf::from)
+                .ok_or(format!("{arg} needs a value"))
+        };
         match arg.as_str() {
             "--criterion-dir" => criterion = value()?,
             "--out" => out = value()?,
             "--html-dir" => html_dir = value()?,
             "--include-stale" => include_stale = true,
-            other => return Err(format!("unknown argument {other:?}; see the source's doc comment")),
+            other => {
+                return Err(format!(
+                    "unknown argument {other:?}; see the source's doc comment"
+                ));
+            }
         }
     }
     let report = report::build(&criterion, include_stale)?;
@@ -47,16 +56,27 @@ fn run() -> Result<(), String> {
             criterion.display()
         ));
     }
-    std::fs::write(&out, markdown::render(&report)).map_err(|e| format!("{}: {e}", out.display()))?;
+    std::fs::write(&out, markdown::render(&report))
+        .map_err(|e| format!("{}: {e}", out.display()))?;
     std::fs::create_dir_all(&html_dir).map_err(|e| format!("{}: {e}", html_dir.display()))?;
     let page = html_dir.join("index.html");
-    std::fs::write(&page, html::render(&report)?).map_err(|e| format!("{}: {e}", page.display()))?;
-    println!("report: {} results from {}", report.pivot.len(), criterion.display());
+    std::fs::write(&page, html::render(&report)?)
+        .map_err(|e| format!("{}: {e}", page.display()))?;
+    println!(
+        "report: {} results from {}",
+        report.pivot.len(),
+        criterion.display()
+    );
     if report.stale > 0 {
         println!("report: left out {} results of earlier runs", report.stale);
     }
     for v in &report.verdicts {
-        println!("report: target {}: {} ({})", v.status.label(), v.target, v.figure);
+        println!(
+            "report: target {}: {} ({})",
+            v.status.label(),
+            v.target,
+            v.figure
+        );
     }
     println!("report: wrote {} and {}", out.display(), page.display());
     Ok(())

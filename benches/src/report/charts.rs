@@ -64,7 +64,10 @@ pub fn color_of(backend: &str) -> RGBColor {
         RGBColor(255, 157, 167),
         RGBColor(156, 117, 95),
     ];
-    let index = crate::ids::BACKENDS.iter().position(|b| *b == backend).unwrap_or(8);
+    let index = crate::ids::BACKENDS
+        .iter()
+        .position(|b| *b == backend)
+        .unwrap_or(8);
     PALETTE[index]
 }
 
@@ -82,12 +85,20 @@ fn log_bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
 }
 
 /// A bar chart on a log scale; `reference` draws a dashed level (e.g. 1x).
-pub fn bars(title: &str, y_desc: &str, unit: Unit, bars: &[Bar], reference: Option<f64>) -> Result<String, String> {
+pub fn bars(
+    title: &str,
+    y_desc: &str,
+    unit: Unit,
+    bars: &[Bar],
+    reference: Option<f64>,
+) -> Result<String, String> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
-        draw_bars(&root, title, y_desc, unit, bars, reference).map_err(|e| format!("chart {title:?}: {e}"))?;
-        root.present().map_err(|e| format!("chart {title:?}: {e}"))?;
+        draw_bars(&root, title, y_desc, unit, bars, reference)
+            .map_err(|e| format!("chart {title:?}: {e}"))?;
+        root.present()
+            .map_err(|e| format!("chart {title:?}: {e}"))?;
     }
     Ok(svg)
 }
@@ -110,7 +121,10 @@ fn draw_bars(
         .y_label_area_size(80)
         .build_cartesian_2d((0..n).into_segmented(), (lo..hi).log_scale())?;
     let label_of = |v: &SegmentValue<i32>| match v {
-        SegmentValue::CenterOf(i) => bars.get(*i as usize).map(|b| b.label.clone()).unwrap_or_default(),
+        SegmentValue::CenterOf(i) => bars
+            .get(*i as usize)
+            .map(|b| b.label.clone())
+            .unwrap_or_default(),
         _ => String::new(),
     };
     chart
@@ -118,27 +132,45 @@ fn draw_bars(
         .disable_x_mesh()
         .x_labels(bars.len())
         .x_label_formatter(&label_of)
-        .x_label_style(("sans-serif", 12).into_font().transform(FontTransform::Rotate90))
+        .x_label_style(
+            ("sans-serif", 12)
+                .into_font()
+                .transform(FontTransform::Rotate90),
+        )
         .y_desc(y_desc)
         .y_label_formatter(&|v| unit.show(*v))
         .draw()?;
     chart.draw_series(bars.iter().enumerate().filter_map(|(i, bar)| {
         let i = i as i32;
         bar.value.map(|v| {
-            let mut rect = Rectangle::new([(SegmentValue::Exact(i), lo), (SegmentValue::Exact(i + 1), v)], bar.color.filled());
+            let mut rect = Rectangle::new(
+                [
+                    (SegmentValue::Exact(i), lo),
+                    (SegmentValue::Exact(i + 1), v),
+                ],
+                bar.color.filled(),
+            );
             rect.set_margin(0, 0, 8, 8);
             rect
         })
     }))?;
-    let note = ("sans-serif", 11).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Bottom));
+    let note = ("sans-serif", 11)
+        .into_font()
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Center, VPos::Bottom));
     chart.draw_series(bars.iter().enumerate().map(|(i, bar)| {
-        let text = bar.value.map_or_else(|| "not measured".to_owned(), |v| unit.show(v));
+        let text = bar
+            .value
+            .map_or_else(|| "not measured".to_owned(), |v| unit.show(v));
         let y = bar.value.map_or(lo * 1.3, |v| v * 1.15);
         Text::new(text, (SegmentValue::CenterOf(i as i32), y), note.clone())
     }))?;
     if let Some(level) = reference {
         chart.draw_series(DashedLineSeries::new(
-            [(SegmentValue::Exact(0), level), (SegmentValue::Exact(n), level)],
+            [
+                (SegmentValue::Exact(0), level),
+                (SegmentValue::Exact(n), level),
+            ],
             6,
             4,
             BLACK.stroke_width(1),
@@ -153,7 +185,8 @@ pub fn growth(title: &str, series: &[Series]) -> Result<String, String> {
     {
         let root = SVGBackend::with_string(&mut svg, SIZE).into_drawing_area();
         draw_growth(&root, title, series).map_err(|e| format!("chart {title:?}: {e}"))?;
-        root.present().map_err(|e| format!("chart {title:?}: {e}"))?;
+        root.present()
+            .map_err(|e| format!("chart {title:?}: {e}"))?;
     }
     Ok(svg)
 }
@@ -183,7 +216,10 @@ fn draw_growth(
     for s in series {
         let color = s.color;
         chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                color.stroke_width(2),
+            ))?
             .label(s.name.clone())
             .legend(move |(x, y)| PathElement::new([(x, y), (x + 16, y)], color.stroke_width(2)));
         chart.draw_series(s.points.iter().map(|&p| Circle::new(p, 4, color.filled())))?;

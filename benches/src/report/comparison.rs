@@ -8,7 +8,12 @@ use crate::ids::{BACKENDS, dataset_label};
 use crate::manifest::Manifest;
 
 /// The point reads whose median makes the Performance row.
-const POINT_READS: [&str; 4] = ["get_token", "get_token_by_access_token", "get_session", "get_kv"];
+const POINT_READS: [&str; 4] = [
+    "get_token",
+    "get_token_by_access_token",
+    "get_session",
+    "get_kv",
+];
 
 /// One row: its name, whether it is measured, and a cell per backend (in
 /// [`BACKENDS`] order).
@@ -24,7 +29,10 @@ pub struct Row {
 
 /// How a row's cell is written when the backend has no results.
 fn not_measured(manifest: Option<&Manifest>, backend: &str) -> String {
-    match manifest.and_then(|m| m.backends.get(backend)).and_then(|b| b.note.clone()) {
+    match manifest
+        .and_then(|m| m.backends.get(backend))
+        .and_then(|b| b.note.clone())
+    {
         Some(why) => format!("not measured ({why})"),
         None => "not measured".to_owned(),
     }
@@ -38,14 +46,20 @@ pub fn rows(pivot: &Pivot, manifest: Option<&Manifest>) -> Vec<Row> {
             let Some(&smallest) = pivot.datasets(backend).first() else {
                 return not_measured(manifest, backend);
             };
-            let latencies = POINT_READS.iter().filter_map(|op| pivot.get(op, backend, smallest, 1)).map(|m| m.median_ns).collect();
+            let latencies = POINT_READS
+                .iter()
+                .filter_map(|op| pivot.get(op, backend, smallest, 1))
+                .map(|m| m.median_ns)
+                .collect();
             let ratios = POINT_READS
                 .iter()
                 .filter_map(|op| pivot.ratio(op, backend, smallest, 1))
                 .map(|r| r.latency_ratio())
                 .collect();
             match (median(latencies), median(ratios)) {
-                (Some(l), Some(r)) => format!("point read {} ({} engine latency)", nanos(l), factor(r)),
+                (Some(l), Some(r)) => {
+                    format!("point read {} ({} engine latency)", nanos(l), factor(r))
+                }
                 (Some(l), None) => format!("point read {} (engine not measured)", nanos(l)),
                 _ => not_measured(manifest, backend),
             }
@@ -58,14 +72,28 @@ pub fn rows(pivot: &Pivot, manifest: Option<&Manifest>) -> Vec<Row> {
             let Some(&smallest) = sizes.first() else {
                 return not_measured(manifest, backend);
             };
-            let growths: Vec<_> = POINT_READS.iter().filter_map(|op| pivot.growth(op, backend, 1)).collect();
-            let growth = match (median(growths.iter().map(|g| g.factor).collect()), growths.first()) {
+            let growths: Vec<_> = POINT_READS
+                .iter()
+                .filter_map(|op| pivot.growth(op, backend, 1))
+                .collect();
+            let growth = match (
+                median(growths.iter().map(|g| g.factor).collect()),
+                growths.first(),
+            ) {
                 (Some(f), Some(g)) => {
-                    format!("reads {} from {} to {}", factor(f), dataset_label(g.from), dataset_label(g.to))
+                    format!(
+                        "reads {} from {} to {}",
+                        factor(f),
+                        dataset_label(g.from),
+                        dataset_label(g.to)
+                    )
                 }
                 _ => format!("one dataset ({})", dataset_label(smallest)),
             };
-            let gains = POINT_READS.iter().filter_map(|op| pivot.concurrency_gain(op, backend, smallest)).collect();
+            let gains = POINT_READS
+                .iter()
+                .filter_map(|op| pivot.concurrency_gain(op, backend, smallest))
+                .collect();
             match median(gains) {
                 Some(g) => format!("{growth}; 16 tasks give {} the calls/s of 1", factor(g)),
                 None => growth,
@@ -95,16 +123,27 @@ pub fn rows(pivot: &Pivot, manifest: Option<&Manifest>) -> Vec<Row> {
         for (cell, backend) in setup.cells.iter_mut().zip(BACKENDS) {
             let fills = manifest.backends.get(backend).map(|b| &b.fill_seconds);
             let largest = fills.and_then(|f| {
-                f.iter().max_by_key(|(label, _)| crate::ids::parse_dataset_label(label).unwrap_or(0))
+                f.iter()
+                    .max_by_key(|(label, _)| crate::ids::parse_dataset_label(label).unwrap_or(0))
             });
             if let Some((label, seconds)) = largest {
-                cell.push_str(&format!("; filling {label} records took {seconds:.1} s (measured)"));
+                cell.push_str(&format!(
+                    "; filling {label} records took {seconds:.1} s (measured)"
+                ));
             }
         }
     }
     vec![
-        Row { name: "Performance", measured: true, cells: performance },
-        Row { name: "Scalability", measured: true, cells: scalability },
+        Row {
+            name: "Performance",
+            measured: true,
+            cells: performance,
+        },
+        Row {
+            name: "Scalability",
+            measured: true,
+            cells: scalability,
+        },
         declared(
             "Persistence",
             [

@@ -13,20 +13,47 @@ use crate::ids::{BACKENDS, OPERATIONS, baseline_for, dataset_label, is_point_ope
 
 /// Operations grouped for the growth charts.
 const GROWTH_GROUPS: [(&str, &[&str]); 3] = [
-    ("point reads", &["get_token", "get_token_by_access_token", "get_session", "get_kv"]),
+    (
+        "point reads",
+        &[
+            "get_token",
+            "get_token_by_access_token",
+            "get_session",
+            "get_kv",
+        ],
+    ),
     (
         "point writes",
-        &["store_token", "update_token", "delete_token", "store_session", "delete_session", "store_kv", "delete_kv"],
+        &[
+            "store_token",
+            "update_token",
+            "delete_token",
+            "store_session",
+            "delete_session",
+            "store_kv",
+            "delete_kv",
+        ],
     ),
-    ("listings (10 items)", &["list_user_tokens", "list_user_sessions", "list_kv_keys"]),
+    (
+        "listings (10 items)",
+        &["list_user_tokens", "list_user_sessions", "list_kv_keys"],
+    ),
 ];
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// A chart in its figure.
-fn figure(out: &mut String, svg: Result<String, String>, plotted: usize, caption: &str) -> Result<(), String> {
+fn figure(
+    out: &mut String,
+    svg: Result<String, String>,
+    plotted: usize,
+    caption: &str,
+) -> Result<(), String> {
     let svg = svg?;
     let _ = writeln!(
         out,
@@ -53,7 +80,14 @@ pub fn render(report: &Report) -> Result<String, String> {
     if let Some(m) = &report.manifest {
         let rows = [
             ("Mode", m.mode.clone()),
-            ("Run", format!("{} to {}", utc(m.started_unix), m.finished_unix.map_or("did not finish".into(), utc))),
+            (
+                "Run",
+                format!(
+                    "{} to {}",
+                    utc(m.started_unix),
+                    m.finished_unix.map_or("did not finish".into(), utc)
+                ),
+            ),
             (
                 "Machine",
                 format!(
@@ -64,6 +98,7 @@ pub fn render(report: &Report) -> Result<String, String> {
                     m.machine.os
                 ),
             ),
+            ("Load average (1/5/15 min)", super::load_text(m)),
             ("Toolchain", m.rustc.clone()),
             ("authstore", m.crate_version.clone()),
         ];
@@ -72,13 +107,25 @@ pub fn render(report: &Report) -> Result<String, String> {
         }
         for (name, b) in &m.backends {
             if let Some(version) = &b.server_version {
-                let _ = writeln!(h, "<tr><th>{} server</th><td>{}</td></tr>", escape(name), escape(version));
+                let _ = writeln!(
+                    h,
+                    "<tr><th>{} server</th><td>{}</td></tr>",
+                    escape(name),
+                    escape(version)
+                );
             }
         }
     } else {
-        let _ = writeln!(h, "<tr><th>Run</th><td>no run manifest: machine and versions unknown</td></tr>");
+        let _ = writeln!(
+            h,
+            "<tr><th>Run</th><td>no run manifest: machine and versions unknown</td></tr>"
+        );
     }
-    let _ = writeln!(h, "<tr><th>Results</th><td>{} benchmarks</td></tr></table>", pivot.len());
+    let _ = writeln!(
+        h,
+        "<tr><th>Results</th><td>{} benchmarks</td></tr></table>",
+        pivot.len()
+    );
 
     let _ = writeln!(h, "<h2>Storage Backend Comparison</h2><table><tr><th></th>");
     for b in BACKENDS {
@@ -95,7 +142,10 @@ pub fn render(report: &Report) -> Result<String, String> {
     }
     let _ = writeln!(h, "</table>");
 
-    let _ = writeln!(h, "<h2>Targets (issue 6)</h2><table><tr><th>Target</th><th>Status</th><th>Figure</th></tr>");
+    let _ = writeln!(
+        h,
+        "<h2>Targets (issue 6)</h2><table><tr><th>Target</th><th>Status</th><th>Figure</th></tr>"
+    );
     for v in &report.verdicts {
         let status = v.status.label();
         let class = status.split(' ').next().unwrap_or("");
@@ -103,12 +153,19 @@ pub fn render(report: &Report) -> Result<String, String> {
         if !v.misses.is_empty() {
             figure_text.push_str(&format!("<br>missed: {}", escape(&v.misses.join("; "))));
         }
-        let _ = writeln!(h, "<tr><td>{}</td><td class=\"{class}\">{status}</td><td>{figure_text}</td></tr>", escape(v.target));
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td class=\"{class}\">{status}</td><td>{figure_text}</td></tr>",
+            escape(v.target)
+        );
     }
     let _ = writeln!(h, "</table>");
 
     // Latency growth with dataset size.
-    let _ = writeln!(h, "<h2>Latency against dataset size (concurrency 1)</h2><div class=\"charts\">");
+    let _ = writeln!(
+        h,
+        "<h2>Latency against dataset size (concurrency 1)</h2><div class=\"charts\">"
+    );
     for (group, ops) in GROWTH_GROUPS {
         let series: Vec<Series> = BACKENDS
             .iter()
@@ -117,11 +174,19 @@ pub fn render(report: &Report) -> Result<String, String> {
                     .datasets(backend)
                     .into_iter()
                     .filter_map(|d| {
-                        let lat = ops.iter().filter_map(|op| pivot.get(op, backend, d, 1)).map(|m| m.median_ns).collect();
+                        let lat = ops
+                            .iter()
+                            .filter_map(|op| pivot.get(op, backend, d, 1))
+                            .map(|m| m.median_ns)
+                            .collect();
                         median(lat).map(|l| (d as f64, l))
                     })
                     .collect();
-                (!points.is_empty()).then(|| Series { name: (*backend).to_owned(), color: color_of(backend), points })
+                (!points.is_empty()).then(|| Series {
+                    name: (*backend).to_owned(),
+                    color: color_of(backend),
+                    points,
+                })
             })
             .collect();
         let plotted = series.iter().map(|s| s.points.len()).sum();
@@ -129,7 +194,10 @@ pub fn render(report: &Report) -> Result<String, String> {
             &mut h,
             charts::growth(&format!("Median latency of {group}"), &series),
             plotted,
-            &format!("Median over {} of each backend's median latency, per dataset size.", ops.join(", ")),
+            &format!(
+                "Median over {} of each backend's median latency, per dataset size.",
+                ops.join(", ")
+            ),
         )?;
     }
     let _ = writeln!(h, "</div>");
@@ -142,14 +210,22 @@ pub fn render(report: &Report) -> Result<String, String> {
             .iter()
             .map(|b| Bar {
                 label: (*b).to_owned(),
-                value: smallest(b).and_then(|d| pivot.get(op, b, d, 1)).map(|m| m.median_ns),
+                value: smallest(b)
+                    .and_then(|d| pivot.get(op, b, d, 1))
+                    .map(|m| m.median_ns),
                 color: color_of(b),
             })
             .collect();
         let plotted = latency.iter().filter(|b| b.value.is_some()).count();
         figure(
             &mut h,
-            charts::bars(&format!("{op}: latency, 1 task"), "median latency", Unit::Nanos, &latency, None),
+            charts::bars(
+                &format!("{op}: latency, 1 task"),
+                "median latency",
+                Unit::Nanos,
+                &latency,
+                None,
+            ),
             plotted,
             "Median latency per call at concurrency 1, smallest dataset (log scale).",
         )?;
@@ -157,14 +233,22 @@ pub fn render(report: &Report) -> Result<String, String> {
             .iter()
             .map(|b| Bar {
                 label: (*b).to_owned(),
-                value: smallest(b).and_then(|d| pivot.get(op, b, d, 16)).map(|m| m.calls_per_second()),
+                value: smallest(b)
+                    .and_then(|d| pivot.get(op, b, d, 16))
+                    .map(|m| m.calls_per_second()),
                 color: color_of(b),
             })
             .collect();
         let plotted = throughput.iter().filter(|b| b.value.is_some()).count();
         figure(
             &mut h,
-            charts::bars(&format!("{op}: throughput, 16 tasks"), "calls per second", Unit::Rate, &throughput, None),
+            charts::bars(
+                &format!("{op}: throughput, 16 tasks"),
+                "calls per second",
+                Unit::Rate,
+                &throughput,
+                None,
+            ),
             plotted,
             "Calls per second with 16 calls in flight, smallest dataset (log scale).",
         )?;
@@ -173,14 +257,22 @@ pub fn render(report: &Report) -> Result<String, String> {
                 .iter()
                 .map(|b| Bar {
                     label: format!("{b} / {}", baseline_for(b, op).map_or("?", |p| p.0)),
-                    value: smallest(b).and_then(|d| pivot.ratio(op, b, d, 1)).map(|r| r.latency_ratio()),
+                    value: smallest(b)
+                        .and_then(|d| pivot.ratio(op, b, d, 1))
+                        .map(|r| r.latency_ratio()),
                     color: color_of(b),
                 })
                 .collect();
             let plotted = ratios.iter().filter(|b| b.value.is_some()).count();
             figure(
                 &mut h,
-                charts::bars(&format!("{op}: latency / raw engine"), "latency ratio", Unit::Factor, &ratios, Some(1.0)),
+                charts::bars(
+                    &format!("{op}: latency / raw engine"),
+                    "latency ratio",
+                    Unit::Factor,
+                    &ratios,
+                    Some(1.0),
+                ),
                 plotted,
                 "Backend latency over its raw engine's baseline at concurrency 1 (dashed: 1x).",
             )?;
@@ -193,13 +285,23 @@ pub fn render(report: &Report) -> Result<String, String> {
         for backend in BACKENDS {
             let sizes = pivot.datasets(backend);
             if sizes.is_empty() {
-                let _ = writeln!(h, "<tr><td>{backend}</td><td colspan=\"7\">{}</td></tr>", escape(&not_measured(report, backend)));
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{backend}</td><td colspan=\"7\">{}</td></tr>",
+                    escape(&not_measured(report, backend))
+                );
             }
             for d in sizes {
                 let cell = |c: u64| pivot.get(op, backend, d, c);
                 let lat = |c| cell(c).map_or("—".to_owned(), |m| nanos(m.median_ns));
-                let rate = |c| cell(c).map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second()));
-                let ratio = |c| pivot.ratio(op, backend, d, c).map_or("—".to_owned(), |r| format!("{:.2}x ({})", r.latency_ratio(), r.engine));
+                let rate = |c| {
+                    cell(c).map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second()))
+                };
+                let ratio = |c| {
+                    pivot.ratio(op, backend, d, c).map_or("—".to_owned(), |r| {
+                        format!("{:.2}x ({})", r.latency_ratio(), r.engine)
+                    })
+                };
                 let _ = writeln!(
                     h,
                     "<tr><td>{backend}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -219,6 +321,10 @@ pub fn render(report: &Report) -> Result<String, String> {
     for line in METHOD {
         let _ = writeln!(h, "<li>{}</li>", escape(line));
     }
-    let _ = writeln!(h, "</ul><h2>Reproduce</h2><pre>{}</pre></body></html>", escape(COMMANDS));
+    let _ = writeln!(
+        h,
+        "</ul><h2>Reproduce</h2><pre>{}</pre></body></html>",
+        escape(COMMANDS)
+    );
     Ok(h)
 }

@@ -22,7 +22,12 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(w, "|---|{}", "---|".repeat(BACKENDS.len()));
     for row in &report.comparison {
         let kind = if row.measured { "measured" } else { "declared" };
-        let _ = writeln!(w, "| **{}** ({kind}) | {} |", row.name, row.cells.join(" | "));
+        let _ = writeln!(
+            w,
+            "| **{}** ({kind}) | {} |",
+            row.name,
+            row.cells.join(" | ")
+        );
     }
     let _ = writeln!(
         w,
@@ -36,7 +41,13 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(w, "## Targets (issue 6)\n");
     let _ = writeln!(w, "| Target | Status | Figure |\n|---|---|---|");
     for v in &report.verdicts {
-        let _ = writeln!(w, "| {} | **{}** | {} |", v.target, v.status.label(), v.figure);
+        let _ = writeln!(
+            w,
+            "| {} | **{}** | {} |",
+            v.target,
+            v.status.label(),
+            v.figure
+        );
     }
     for v in report.verdicts.iter().filter(|v| !v.misses.is_empty()) {
         let _ = writeln!(w, "\nMissed — {}:\n", v.target);
@@ -52,23 +63,34 @@ pub fn render(report: &Report) -> String {
     );
     for op in OPERATIONS {
         let _ = writeln!(w, "### `{op}`\n");
-        let _ = writeln!(w, "| Backend | Records | c1 latency | c1 calls/s | c16 batch | c16 calls/s | vs engine c1 | vs engine c16 |");
+        let _ = writeln!(
+            w,
+            "| Backend | Records | c1 latency | c1 calls/s | c16 batch | c16 calls/s | vs engine c1 | vs engine c16 |"
+        );
         let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
         for backend in BACKENDS {
             let sizes = report.pivot.datasets(backend);
             if sizes.is_empty() {
-                let _ = writeln!(w, "| {backend} | | {} | | | | | |", not_measured(report, backend));
+                let _ = writeln!(
+                    w,
+                    "| {backend} | | {} | | | | | |",
+                    not_measured(report, backend)
+                );
                 continue;
             }
             for dataset in sizes {
                 let cell = |c: u64| report.pivot.get(op, backend, dataset, c);
                 let lat = |c| cell(c).map_or("—".to_owned(), |m| nanos(m.median_ns));
-                let rate = |c| cell(c).map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second()));
+                let rate = |c| {
+                    cell(c).map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second()))
+                };
                 let ratio = |c| {
                     report
                         .pivot
                         .ratio(op, backend, dataset, c)
-                        .map_or("—".to_owned(), |r| format!("{} ({})", factor(r.latency_ratio()), r.engine))
+                        .map_or("—".to_owned(), |r| {
+                            format!("{} ({})", factor(r.latency_ratio()), r.engine)
+                        })
                 };
                 let _ = writeln!(
                     w,
@@ -86,18 +108,27 @@ pub fn render(report: &Report) -> String {
         let _ = writeln!(w);
     }
     let _ = writeln!(w, "## Raw engine baselines\n");
-    let _ = writeln!(w, "| Baseline | Engine | Records | c1 latency | c1 calls/s | c16 batch | c16 calls/s |");
+    let _ = writeln!(
+        w,
+        "| Baseline | Engine | Records | c1 latency | c1 calls/s | c16 batch | c16 calls/s |"
+    );
     let _ = writeln!(w, "|---|---|---|---|---|---|---|");
     for op in BASELINE_OPERATIONS {
         for engine in ENGINES {
             let sizes = report.pivot.datasets(engine);
             if sizes.is_empty() {
-                let _ = writeln!(w, "| {op} | {engine} | | {} | | | |", not_measured(report, engine));
+                let _ = writeln!(
+                    w,
+                    "| {op} | {engine} | | {} | | | |",
+                    not_measured(report, engine)
+                );
             }
             for dataset in sizes {
                 let cell = |c: u64| report.pivot.get(op, engine, dataset, c);
                 let lat = |c| cell(c).map_or("—".to_owned(), |m| nanos(m.median_ns));
-                let rate = |c| cell(c).map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second()));
+                let rate = |c| {
+                    cell(c).map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second()))
+                };
                 let _ = writeln!(
                     w,
                     "| {op} | {engine} | {} | {} | {} | {} | {} |",
@@ -120,7 +151,12 @@ pub fn render(report: &Report) -> String {
 
 /// `not measured (why)` for a backend without results.
 pub(crate) fn not_measured(report: &Report, backend: &str) -> String {
-    match report.manifest.as_ref().and_then(|m| m.backends.get(backend)).and_then(|b| b.note.as_deref()) {
+    match report
+        .manifest
+        .as_ref()
+        .and_then(|m| m.backends.get(backend))
+        .and_then(|b| b.note.as_deref())
+    {
         Some(why) => format!("not measured ({why})"),
         None => "not measured".to_owned(),
     }
@@ -131,7 +167,9 @@ fn header(w: &mut String, report: &Report) {
     match &report.manifest {
         Some(m) => {
             let _ = writeln!(w, "| Mode | {} |", m.mode);
-            let finished = m.finished_unix.map_or_else(|| "did not finish".to_owned(), utc);
+            let finished = m
+                .finished_unix
+                .map_or_else(|| "did not finish".to_owned(), utc);
             let _ = writeln!(w, "| Run | {} to {finished} |", utc(m.started_unix));
             let _ = writeln!(
                 w,
@@ -141,6 +179,7 @@ fn header(w: &mut String, report: &Report) {
                 m.machine.memory_bytes as f64 / (1u64 << 30) as f64,
                 m.machine.os
             );
+            let _ = writeln!(w, "| Load average (1/5/15 min) | {} |", super::load_text(m));
             let _ = writeln!(w, "| Toolchain | {} |", m.rustc);
             let _ = writeln!(w, "| authstore | {} |", m.crate_version);
             for (name, b) in &m.backends {
@@ -150,15 +189,26 @@ fn header(w: &mut String, report: &Report) {
             }
         }
         None => {
-            let _ = writeln!(w, "| Run | no run manifest found: machine and versions unknown |");
+            let _ = writeln!(
+                w,
+                "| Run | no run manifest found: machine and versions unknown |"
+            );
         }
     }
     let _ = writeln!(w, "| Results | {} benchmarks |", report.pivot.len());
     if report.stale > 0 {
-        let _ = writeln!(w, "| Left out | {} results of earlier runs (`--include-stale` to keep them) |", report.stale);
+        let _ = writeln!(
+            w,
+            "| Left out | {} results of earlier runs (`--include-stale` to keep them) |",
+            report.stale
+        );
     }
     if !report.skipped.is_empty() {
-        let _ = writeln!(w, "| Skipped | {} result directories with other ids |", report.skipped.len());
+        let _ = writeln!(
+            w,
+            "| Skipped | {} result directories with other ids |",
+            report.skipped.len()
+        );
     }
     let _ = writeln!(w);
 }

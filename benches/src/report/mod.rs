@@ -39,7 +39,9 @@ pub struct Report {
 pub fn build(criterion_dir: &Path, include_stale: bool) -> Result<Report, String> {
     let loaded = results::load(criterion_dir)?;
     let manifest = Manifest::load(criterion_dir).ok();
-    let started = manifest.as_ref().map(|m| UNIX_EPOCH + Duration::from_secs(m.started_unix));
+    let started = manifest
+        .as_ref()
+        .map(|m| UNIX_EPOCH + Duration::from_secs(m.started_unix));
     let (fresh, stale): (Vec<_>, Vec<_>) = loaded
         .measurements
         .into_iter()
@@ -57,8 +59,19 @@ pub fn build(criterion_dir: &Path, include_stale: bool) -> Result<Report, String
 
 /// Seconds since the epoch as `YYYY-MM-DD HH:MM UTC`.
 pub fn utc(seconds: u64) -> String {
-    chrono::DateTime::from_timestamp(seconds as i64, 0)
-        .map_or_else(|| seconds.to_string(), |t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+    chrono::DateTime::from_timestamp(seconds as i64, 0).map_or_else(
+        || seconds.to_string(),
+        |t| t.format("%Y-%m-%d %H:%M UTC").to_string(),
+    )
+}
+
+/// The load averages of a run, at its start and end.
+pub fn load_text(manifest: &Manifest) -> String {
+    match manifest.load_average.as_slice() {
+        [] => "not recorded".to_owned(),
+        [start] => format!("{start} at the start (the run did not finish)"),
+        [start, .., end] => format!("{start} at the start, {end} at the end"),
+    }
 }
 
 /// The commands that reproduce the figures.

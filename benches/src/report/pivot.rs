@@ -79,7 +79,13 @@ impl Pivot {
     }
 
     /// One result.
-    pub fn get(&self, operation: &str, backend: &str, dataset: u64, concurrency: u64) -> Option<&Measurement> {
+    pub fn get(
+        &self,
+        operation: &str,
+        backend: &str,
+        dataset: u64,
+        concurrency: u64,
+    ) -> Option<&Measurement> {
         self.by_id.get(&BenchId {
             operation: operation.to_owned(),
             backend: backend.to_owned(),
@@ -95,17 +101,32 @@ impl Pivot {
 
     /// The datasets `backend` has results for, ascending.
     pub fn datasets(&self, backend: &str) -> Vec<u64> {
-        let sizes: BTreeSet<u64> =
-            self.by_id.keys().filter(|id| id.backend == backend).map(|id| id.dataset).collect();
+        let sizes: BTreeSet<u64> = self
+            .by_id
+            .keys()
+            .filter(|id| id.backend == backend)
+            .map(|id| id.dataset)
+            .collect();
         sizes.into_iter().collect()
     }
 
     /// `operation` of `backend` against its engine baseline, when both were measured.
-    pub fn ratio(&self, operation: &str, backend: &str, dataset: u64, concurrency: u64) -> Option<Ratio> {
+    pub fn ratio(
+        &self,
+        operation: &str,
+        backend: &str,
+        dataset: u64,
+        concurrency: u64,
+    ) -> Option<Ratio> {
         let (engine, baseline) = baseline_for(backend, operation)?;
         let ours = self.get(operation, backend, dataset, concurrency)?;
         let theirs = self.get(baseline, engine, dataset, concurrency)?;
-        Some(Ratio { engine, baseline, backend_ns: ours.median_ns, engine_ns: theirs.median_ns })
+        Some(Ratio {
+            engine,
+            baseline,
+            backend_ns: ours.median_ns,
+            engine_ns: theirs.median_ns,
+        })
     }
 
     /// Latency growth of `operation` from the smallest to the largest dataset measured
@@ -122,7 +143,11 @@ impl Pivot {
         }
         let small = self.get(operation, backend, from, concurrency)?.median_ns;
         let large = self.get(operation, backend, to, concurrency)?.median_ns;
-        Some(Growth { from, to, factor: large / small })
+        Some(Growth {
+            from,
+            to,
+            factor: large / small,
+        })
     }
 
     /// Calls per second at concurrency 16 over calls per second at concurrency 1.
@@ -141,5 +166,9 @@ pub fn median(mut values: Vec<f64>) -> Option<f64> {
     }
     values.sort_by(f64::total_cmp);
     let mid = values.len() / 2;
-    Some(if values.len() % 2 == 1 { values[mid] } else { (values[mid - 1] + values[mid]) / 2.0 })
+    Some(if values.len() % 2 == 1 {
+        values[mid]
+    } else {
+        (values[mid - 1] + values[mid]) / 2.0
+    })
 }

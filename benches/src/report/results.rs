@@ -42,14 +42,8 @@ pub struct Loaded {
 #[derive(Deserialize)]
 struct BenchmarkJson {
     full_id: String,
-    throughput: Option<ThroughputJson>,
-}
-
-#[derive(Deserialize)]
-enum ThroughputJson {
-    Elements(u64),
-    #[serde(other)]
-    Other,
+    /// `{"Elements": n}`, `{"Bytes": n}`, … or null.
+    throughput: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize)]
@@ -102,28 +96,43 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 }
 
 fn read_one(new_dir: &Path) -> Result<Measurement, String> {
-    let read = |name: &str| std::fs::read_to_string(new_dir.join(name)).map_err(|e| format!("{name}: {e}"));
-    let benchmark: BenchmarkJson =
-        serde_json::from_str(&read("benchmark.json")?).map_err(|e| format!("benchmark.json: {e}"))?;
-    let id = BenchId::parse(&benchmark.full_id)
-        .ok_or_else(|| format!("id {:?} is not <operation>/<backend>/<dataset>/c<n>", benchmark.full_id))?;
-    let estimates: EstimatesJson =
-        serde_json::from_str(&read("estimates.json")?).map_err(|e| format!("estimates.json: {e}"))?;
+    let read = |name: &str| {
+        std::fs::read_to_string(new_dir.join(name)).map_err(|e| format!("{name}: {e}"))
+    };
+    let benchmark: BenchmarkJson = serde_json::from_str(&read("benchmark.json")?)
+        .map_err(|e| format!("benchmark.json: {e}"))?;
+    let id = BenchId::parse(&benchmark.full_id).ok_or_else(|| {
+        format!(
+            "id {:?} is not <operation>/<backend>/<dataset>/c<n>",
+            benchmark.full_id
+        )
+    })?;
+    let estimates: EstimatesJson = serde_json::from_str(&read("estimates.json")?)
+        .map_err(|e| format!("estimates.json: {e}"))?;
     let median = estimates.median;
     if !(median.point_estimate.is_finite() && median.point_estimate > 0.0) {
-        return Err(format!("median {} ns is not a positive time", median.point_estimate));
+        return Err(format!(
+            "median {} ns is not a positive time",
+            median.point_estimate
+        ));
     }
-    let calls_per_iteration = match benchmark.throughput {
-        Some(ThroughputJson::Elements(n)) if n > 0 => n,
-        _ => 1,
-    };
+    let calls_per_iteration = benchmark
+        .throughput
+        .as_ref()
+        .and_then(|t| t.get("Elements"))
+        .and_then(serde_json::Value::as_u64)
+        .filter(|&n| n > 0)
+        .unwrap_or(1);
     let written = std::fs::metadata(new_dir.join("estimates.json"))
         .and_then(|m| m.modified())
         .map_err(|e| format!("estimates.json: {e}"))?;
     Ok(Measurement {
         id,
         median_ns: median.point_estimate,
-        median_ci_ns: (median.confidence_interval.lower_bound, median.confidence_interval.upper_bound),
+        median_ci_ns: (
+            median.confidence_interval.lower_bound,
+            median.confidence_interval.upper_bound,
+        ),
         calls_per_iteration,
         written,
     })

@@ -7,7 +7,12 @@ use crate::ids::{OPERATIONS, dataset_label, is_point_operation};
 /// Server backends (the first target's scope).
 const SERVERS: [&str; 5] = ["postgres", "mysql", "redis", "redis-cluster", "tiered"];
 /// Point reads of the second target.
-const POINT_READS: [&str; 4] = ["get_token", "get_token_by_access_token", "get_session", "get_kv"];
+const POINT_READS: [&str; 4] = [
+    "get_token",
+    "get_token_by_access_token",
+    "get_session",
+    "get_kv",
+];
 /// Listings, which return [`crate::dataset::ITEMS_PER_USER`] items at every dataset size.
 const LISTINGS: [&str; 3] = ["list_user_tokens", "list_user_sessions", "list_kv_keys"];
 
@@ -53,14 +58,31 @@ struct Case {
     within: bool,
 }
 
-fn verdict(target: &'static str, unit: &str, cases: Vec<Case>, worst_is_max: bool, why_none: &str) -> Verdict {
+fn verdict(
+    target: &'static str,
+    unit: &str,
+    cases: Vec<Case>,
+    worst_is_max: bool,
+    why_none: &str,
+) -> Verdict {
     if cases.is_empty() {
-        return Verdict { target, status: Status::NotEvaluated, figure: why_none.to_owned(), misses: Vec::new() };
+        return Verdict {
+            target,
+            status: Status::NotEvaluated,
+            figure: why_none.to_owned(),
+            misses: Vec::new(),
+        };
     }
     let met = cases.iter().filter(|c| c.within).count();
     let worst = cases
         .iter()
-        .max_by(|a, b| if worst_is_max { a.value.total_cmp(&b.value) } else { b.value.total_cmp(&a.value) })
+        .max_by(|a, b| {
+            if worst_is_max {
+                a.value.total_cmp(&b.value)
+            } else {
+                b.value.total_cmp(&a.value)
+            }
+        })
         .expect("not empty");
     let misses = cases
         .iter()
@@ -69,8 +91,17 @@ fn verdict(target: &'static str, unit: &str, cases: Vec<Case>, worst_is_max: boo
         .collect();
     Verdict {
         target,
-        status: if met == cases.len() { Status::Met } else { Status::Missed },
-        figure: format!("{met}/{} within; worst {} at {:.2}{unit}", cases.len(), worst.label, worst.value),
+        status: if met == cases.len() {
+            Status::Met
+        } else {
+            Status::Missed
+        },
+        figure: format!(
+            "{met}/{} within; worst {} at {:.2}{unit}",
+            cases.len(),
+            worst.label,
+            worst.value
+        ),
         misses,
     }
 }
@@ -114,7 +145,11 @@ pub fn evaluate(pivot: &Pivot) -> Vec<Verdict> {
             for op in &ops {
                 if let Some(g) = pivot.growth(op, backend, 1) {
                     cases.push(Case {
-                        label: format!("{op}/{backend} {}→{}", dataset_label(g.from), dataset_label(g.to)),
+                        label: format!(
+                            "{op}/{backend} {}→{}",
+                            dataset_label(g.from),
+                            dataset_label(g.to)
+                        ),
                         value: g.factor,
                         within: g.factor <= 1.5,
                     });
@@ -123,7 +158,12 @@ pub fn evaluate(pivot: &Pivot) -> Vec<Verdict> {
         }
         cases
     };
-    let point_growth = growth_cases(&mut OPERATIONS.iter().copied().filter(|op| is_point_operation(op)));
+    let point_growth = growth_cases(
+        &mut OPERATIONS
+            .iter()
+            .copied()
+            .filter(|op| is_point_operation(op)),
+    );
     let listing_growth = growth_cases(&mut LISTINGS.iter().copied());
     let one_dataset = "needs two dataset sizes of one backend (full mode)";
     vec![

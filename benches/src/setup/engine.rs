@@ -55,7 +55,9 @@ impl Engine {
     /// Opens the engine `name` (one of [`crate::ids::ENGINES`]) on a fresh namespace.
     pub async fn open(name: &str) -> Result<EngineAvailability, String> {
         if let Some(var) = missing_variable(name) {
-            return Ok(EngineAvailability::NotConfigured(format!("{var} is not set")));
+            return Ok(EngineAvailability::NotConfigured(format!(
+                "{var} is not set"
+            )));
         }
         let var = |v: &str| std::env::var(v).map_err(|_| format!("{v} is not set"));
         let engine = match name {
@@ -133,8 +135,9 @@ impl Engine {
             }
             _ => {
                 let kv_rows: Vec<(String, Vec<u8>)> = kv_rows.collect();
-                let record_rows: Vec<(String, Vec<u8>)> =
-                    (0..ds.tokens()).map(|i| (token_id(i), record_bytes(i))).collect();
+                let record_rows: Vec<(String, Vec<u8>)> = (0..ds.tokens())
+                    .map(|i| (token_id(i), record_bytes(i)))
+                    .collect();
                 for (table, rows) in [("raw_kv", kv_rows), ("raw_record", record_rows)] {
                     for batch in rows.chunks(FILL_BATCH) {
                         self.insert_batch(table, batch).await?;
@@ -230,7 +233,10 @@ impl Engine {
                 records.insert(token_id(i), token(i));
                 Ok(())
             }
-            _ => self.upsert("raw_record", &token_id(i), &record_bytes(i)).await,
+            _ => {
+                self.upsert("raw_record", &token_id(i), &record_bytes(i))
+                    .await
+            }
         }
     }
 

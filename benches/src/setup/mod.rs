@@ -151,9 +151,9 @@ pub async fn open(backend: &str, records: u64) -> Result<Availability, String> {
                 storage: Arc::new(storage),
                 server_version: Some(version),
                 teardown: Box::new(move || {
-                    Box::pin(async move {
-                        cleaner.purge().await.map(drop).map_err(|e| e.to_string())
-                    })
+                    Box::pin(
+                        async move { cleaner.purge().await.map(drop).map_err(|e| e.to_string()) },
+                    )
                 }),
             }
         }

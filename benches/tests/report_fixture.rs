@@ -1,0 +1,204 @@
+//! The report's reading, pivoting, ratios and verdicts on a small fixture directory of
+//! criterion-shaped results (`tests/fixtures/criterion`): memory at 1k and 1M with its
+//! DashMap baseline, PostgreSQL at 1k with its engine, criterion's `base/` copy, an id
+//! of another shape and a half-written result.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use authstore_bench::ids::BenchId;
+use authstore_bench::manifest::{BackendRun, Manifest, now_unix};
+use authstore_bench::report::pivot::{Pivot, median};
+use authstore_bench::report::results::{Measurement, load};
+use authstore_bench::report::targets::Status;
+use authstore_bench::report::{self, html, markdown};
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/criterion")
+}
+
+fn pivot() -> Pivot {
+    Pivot::new(load(&fixtures()).expect("fixtures load").measurements)
+}
+
+#[test]
+fn reads_new_results_and_skips_the_rest() {
+    let loaded = load(&fixtures()).unwrap();
+    assert_eq!(loaded.measurements.len(), 11);
+    assert_eq!(loaded.skipped.len(), 2, "{:#?}", loaded.skipped);
+    assert!(
+        loaded
+            .skipped
+            .iter()
+            .any(|s| s.contains("is not <operation>")),
+        "{:#?}",
+        loaded.skipped
+    );
+    assert!(
+        loaded.skipped.iter().any(|s| s.contains("estimates.json")),
+        "{:#?}",
+        loaded.skipped
+    );
+    // The `base/` copy (9999999 ns) is never read.
+    let pivot = Pivot::new(loaded.measurements);
+    assert_eq!(
+        pivot.get("get_kv", "memory", 1_000, 1).unwrap().median_ns,
+        500.0
+    );
+}
+
+#[test]
+fn throughput_counts_the_calls_of_a_batch() {
+    let pivot = pivot();
+    let c16 = pivot.get("get_kv", "memory", 1_000, 16).unwrap();
+    assert_eq!(c16.calls_per_iteration, 16);
+    assert!((c16.calls_per_second() - 4_000_000.0).abs() < 1.0);
+    let gain = pivot.concurrency_gain("get_kv", "memory", 1_000).unwrap();
+    assert!((gain - 2.0).abs() < 1e-9, "{gain}");
+}
+
+#[test]
+fn ratios_pair_each_backend_with_its_engine() {
+    let pivot = pivot();
+    let memory = pivot.ratio("get_kv", "memory", 1_000, 1).unwrap();
+    assert_eq!(
+        (memory.engine, memory.baseline),
+        ("raw-dashmap", "engine_read_kv")
+    );
+    assert!((memory.latency_ratio() - 2.5).abs() < 1e-9);
+    let write = pivot.ratio("store_kv", "postgres", 1_000, 1).unwrap();
+    assert_eq!(write.engine, "raw-postgres");
+    assert!((write.relative_speed() - 0.5).abs() < 1e-9);
+    // No baseline was measured at c16, and listings have none at all.
+    assert!(pivot.ratio("get_kv", "memory", 1_000, 16).is_none());
+    assert!(pivot.ratio("list_kv_keys", "memory", 1_000, 1).is_none());
+}
+
+#[test]
+fn growth_spans_the_smallest_to_the_largest_dataset() {
+    let pivot = pivot();
+    assert_eq!(pivot.datasets("memory"), vec![1_000, 1_000_000]);
+    let g = pivot.growth("get_kv", "memory", 1).unwrap();
+    assert_eq!((g.from, g.to), (1_000, 1_000_000));
+    assert!((g.factor - 1.2).abs() < 1e-9);
+    assert!(
+        pivot.growth("get_kv", "postgres", 1).is_none(),
+        "one dataset: no growth"
+    );
+}
+
+#[test]
+fn targets_are_judged_on_the_figures() {
+    let verdicts = authstore_bench::report::targets::evaluate(&pivot());
+    let statuses: Vec<Status> = verdicts.iter().map(|v| v.status).collect();
+    // Server: get_kv at 0.9x is within, store_kv at 0.5x is not.
+    assert_eq!(statuses[0], Status::Missed);
+    assert!(
+        verdicts[0].figure.starts_with("1/2 within"),
+        "{}",
+        verdicts[0].figure
+    );
+    assert!(
+        verdicts[0].misses[0].contains("store_kv/postgres/1k"),
+        "{:?}",
+        verdicts[0].misses
+    );
+    // Memory reads: 2.5x at 1k misses, 2.0x at 1M is within the 2x limit.
+    assert_eq!(statuses[1], Status::Missed);
+    assert_eq!(verdicts[1].misses.len(), 1);
+    // Point growth 1.2x is within 1.5x; the listing grew 5x.
+    assert_eq!(statuses[2], Status::Met);
+    assert_eq!(statuses[3], Status::Missed);
+    assert!(
+        verdicts[3].figure.contains("5.00x"),
+        "{}",
+        verdicts[3].figure
+    );
+}
+
+#[test]
+fn the_newest_of_two_results_wins() {
+    let at = |secs| SystemTime::UNIX_EPOCH + Duration::from_secs(secs);
+    let m = |ns, secs| Measurement {
+        id: BenchId::parse("get_kv/memory/1k/c1").unwrap(),
+        median_ns: ns,
+        median_ci_ns: (ns, ns),
+        calls_per_iteration: 1,
+        written: at(secs),
+    };
+    let pivot = Pivot::new([m(2.0, 20), m(1.0, 10)]);
+    assert_eq!(
+        pivot.get("get_kv", "memory", 1_000, 1).unwrap().median_ns,
+        2.0
+    );
+    assert_eq!(median(vec![3.0, 1.0, 2.0, 10.0]), Some(2.5));
+    assert_eq!(median(vec![]), None);
+}
+
+/// A copy of the fixtures in a fresh directory, with `manifest` if given.
+fn copy_fixtures(name: &str, manifest: Option<&Manifest>) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("authstore-bench-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let status = std::process::Command::new("cp")
+        .arg("-r")
+        .arg(fixtures())
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    if let Some(m) = manifest {
+        m.save(&dir).unwrap();
+    }
+    dir
+}
+
+#[test]
+fn results_older_than_the_run_are_left_out() {
+    let mut manifest = Manifest::start("quick");
+    manifest.started_unix = now_unix() + 3600;
+    let dir = copy_fixtures("stale", Some(&manifest));
+    let report = report::build(&dir, false).unwrap();
+    assert_eq!((report.pivot.len(), report.stale), (0, 11));
+    let report = report::build(&dir, true).unwrap();
+    assert_eq!((report.pivot.len(), report.stale), (11, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn writers_show_figures_and_say_what_was_not_measured() {
+    let mut manifest = Manifest::start("full");
+    manifest.started_unix = 0;
+    manifest.backends.insert(
+        "redis".into(),
+        BackendRun {
+            note: Some("AUTHSTORE_REDIS_URL is not set".into()),
+            ..BackendRun::default()
+        },
+    );
+    let dir = copy_fixtures("writers", Some(&manifest));
+    let report = report::build(&dir, false).unwrap();
+    let md = markdown::render(&report);
+    assert!(
+        md.contains(
+            "| memory | 1k | 500 ns | 2.00 M/s | 4.00 µs | 4.00 M/s | 2.50x (raw-dashmap) | — |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("not measured (AUTHSTORE_REDIS_URL is not set)"),
+        "{md}"
+    );
+    assert!(md.contains("**MISSED**") && md.contains("**met**"), "{md}");
+    assert!(md.contains("## Storage Backend Comparison"));
+    let page = html::render(&report).unwrap();
+    // 3 growth charts, latency and throughput for 16 operations, a ratio chart for 11.
+    assert_eq!(
+        page.matches("<figure class=\"chart\"").count(),
+        3 + 2 * 16 + 11
+    );
+    assert_eq!(page.matches("<svg").count(), 46);
+    // get_kv's latency chart plots memory and postgres: two bars in their colours.
+    assert!(page.contains("data-plotted=\"2\""));
+    assert!(page.contains("fill=\"#4E79A7\""), "memory's bar colour");
+    let _ = std::fs::remove_dir_all(&dir);
+}
