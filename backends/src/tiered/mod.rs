@@ -250,27 +250,30 @@ impl TieredStorage {
 
     /// Makes Redis's epoch at least PostgreSQL's when due; `None` if the cache must not
     /// be used now, else the count of Redis failures seen (see [`EpochState::failures`]).
-    async fn cache_usable(&self) -> Option<u64> {
+    /// Fails when PostgreSQL cannot be reached for the epoch: the caller would ask it
+    /// next anyway, and should not wait a second operation timeout to learn the same.
+    async fn cache_usable(&self) -> Result<Option<u64>> {
         let started = Instant::now();
         let failures = {
             let state = self.state.lock();
             if state.quiet_until.is_some_and(|until| started < until) {
-                return None;
+                return Ok(None);
             }
             let due = state.must_check
                 || state
                     .checked
                     .is_none_or(|at| started.duration_since(at) >= self.epoch_check_interval);
             if !due {
-                return Some(state.failures);
+                return Ok(Some(state.failures));
             }
             state.failures
         };
         let epoch = match self.store.cache_epoch().await {
             Ok(epoch) => epoch,
+            Err(err) if err.kind() == ErrorKind::Unavailable => return Err(err),
             Err(err) => {
                 tracing::warn!(error = %err, "TieredStorage: cannot read the cache epoch; bypassing the cache");
-                return None;
+                return Ok(None);
             }
         };
         let checked = match self.check_epoch(epoch, None).await {
@@ -287,16 +290,16 @@ impl TieredStorage {
                 if state.checked.is_none_or(|at| at < started) {
                     state.checked = Some(started);
                 }
-                Some(failures)
+                Ok(Some(failures))
             }
             // Not settled (PostgreSQL failed, or Redis restarted again): check next time.
             Ok(Checked::Restored(_)) => {
                 self.state.lock().must_check = true;
-                None
+                Ok(None)
             }
             Err(err) => {
                 self.cache_failed("epoch check", &err);
-                None
+                Ok(None)
             }
         }
     }
@@ -347,9 +350,11 @@ impl TieredStorage {
         }
     }
 
-    async fn lookup(&self, key: &str) -> Lookup {
-        let Some(failures) = self.cache_usable().await else {
-            return Lookup::Skip;
+    /// The cache's answer for `key`; fails only when PostgreSQL cannot be reached (see
+    /// [`cache_usable`](Self::cache_usable)).
+    async fn lookup(&self, key: &str) -> Result<Lookup> {
+        let Some(failures) = self.cache_usable().await? else {
+            return Ok(Lookup::Skip);
         };
         let lease = lease_id();
         let lease_key = lease_of(key);
@@ -363,7 +368,7 @@ impl TieredStorage {
                 &[lease.as_bytes(), LEASE_MS.as_bytes()],
             )
             .await;
-        match found {
+        Ok(match found {
             Ok((1, payload)) if self.state.lock().failures == failures => Lookup::Hit(payload),
             // Redis failed meanwhile: this read may have reached a restarted server.
             Ok((1, _)) => Lookup::Skip,
@@ -373,7 +378,7 @@ impl TieredStorage {
                 self.cache_failed("cache read", &err);
                 Lookup::Skip
             }
-        }
+        })
     }
 
     /// Stores `entry` (payload, expiry instant) under `key` if the lease is still
@@ -431,7 +436,7 @@ impl TieredStorage {
     where
         F: Future<Output = Result<Option<(T, Vec<u8>, Option<DateTime<Utc>>)>>>,
     {
-        let lookup = self.lookup(key).await;
+        let lookup = self.lookup(key).await?;
         if let Lookup::Hit(payload) = &lookup
             && let Some(value) = from_cache(payload)
         {
@@ -596,7 +601,7 @@ impl AuthStorage for TieredStorage {
     async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
         validate::secret("access token", access_token)?;
         let map_key = self.key("a", &hex(&Sha256::digest(access_token.as_bytes())));
-        let mut usable = self.cache_usable().await.is_some();
+        let mut usable = self.cache_usable().await?.is_some();
         if usable {
             let mut get = ::redis::cmd("GET");
             get.arg(&map_key);

@@ -76,11 +76,11 @@ async fn a_fill_older_than_a_write_is_rejected() {
     let (a, b, admin, name) = nodes("race").await;
     a.store_token(&token("acc-1", 1)).await.expect("store");
     let key = b.key("t", "t");
-    let Lookup::Lease { id, epoch } = b.lookup(&key).await else {
+    let Lookup::Lease { id, epoch } = b.lookup(&key).await.unwrap() else {
         panic!("a first miss takes the lease");
     };
     // While B holds the lease, another miss neither hits nor takes it.
-    assert!(matches!(a.lookup(&key).await, Lookup::Skip));
+    assert!(matches!(a.lookup(&key).await.unwrap(), Lookup::Skip));
     let read = b.store.get_token("t").await.expect("read").expect("v1");
     a.update_token(&token("acc-2", 2)).await.expect("update");
     let payload = serde_json::to_vec(&read).expect("encode");
@@ -102,7 +102,7 @@ async fn fills_land_only_in_their_epoch() {
     let (a, b, admin, name) = nodes("epoch").await;
     a.store_token(&token("acc-1", 1)).await.expect("store");
     let key = b.key("t", "t");
-    let Lookup::Lease { id, epoch } = b.lookup(&key).await else {
+    let Lookup::Lease { id, epoch } = b.lookup(&key).await.unwrap() else {
         panic!("a first miss takes the lease");
     };
     let read = b.store.get_token("t").await.expect("read").expect("v1");
@@ -114,18 +114,18 @@ async fn fills_land_only_in_their_epoch() {
         Some((payload.clone(), Some(read.expires_at))),
     )
     .await;
-    assert!(matches!(a.lookup(&key).await, Lookup::Hit(_)));
+    assert!(matches!(a.lookup(&key).await.unwrap(), Lookup::Hit(_)));
 
     a.cache
         .run_command::<()>("test", ::redis::cmd("DEL").arg(&key))
         .await
         .expect("DEL");
-    let Lookup::Lease { id, epoch } = b.lookup(&key).await else {
+    let Lookup::Lease { id, epoch } = b.lookup(&key).await.unwrap() else {
         panic!("a miss takes the lease");
     };
     let raised = a.store.bump_cache_epoch().await.expect("bump");
     a.state.lock().must_check = true;
-    assert!(matches!(a.lookup(&key).await, Lookup::Skip));
+    assert!(matches!(a.lookup(&key).await.unwrap(), Lookup::Skip));
     b.fill(&key, &id, &epoch, Some((payload, Some(read.expires_at))))
         .await;
     let exists: bool = a
@@ -157,7 +157,7 @@ async fn entries_of_another_redis_process_are_retired() {
             .access_token,
         "acc-1"
     );
-    assert!(matches!(a.lookup(&key).await, Lookup::Hit(_)));
+    assert!(matches!(a.lookup(&key).await.unwrap(), Lookup::Hit(_)));
     // Version 2 whose invalidation the "restored" cache never saw.
     a.store
         .update_token(&token("acc-2", 2))
@@ -201,7 +201,7 @@ async fn entries_of_another_redis_process_are_retired() {
     );
     // The cache is in use again: a read fills, the next one hits.
     b.get_token("t").await.expect("fill");
-    assert!(matches!(a.lookup(&key).await, Lookup::Hit(_)));
+    assert!(matches!(a.lookup(&key).await.unwrap(), Lookup::Hit(_)));
     assert_eq!(
         a.get_token("t")
             .await
