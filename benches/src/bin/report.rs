@@ -56,6 +56,9 @@ fn run() -> Result<(), String> {
             criterion.display()
         ));
     }
+    if let Some(dir) = out.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
     std::fs::write(&out, markdown::render(&report))
         .map_err(|e| format!("{}: {e}", out.display()))?;
     std::fs::create_dir_all(&html_dir).map_err(|e| format!("{}: {e}", html_dir.display()))?;
