@@ -20,8 +20,8 @@ use std::time::Instant;
 
 use authstore_bench::dataset::Dataset;
 use authstore_bench::ids::{
-    BACKENDS, BASELINE_OPERATIONS, BenchId, CONCURRENCIES, ENGINES, IN_PROCESS, OPERATIONS,
-    baseline_for, dataset_label, parse_dataset_label,
+    BACKENDS, BASELINE_OPERATIONS, BenchId, CONCURRENCIES, IN_PROCESS, OPERATIONS, baseline_for,
+    dataset_label, parse_dataset_label,
 };
 use authstore_bench::manifest::{self, Manifest, now_unix};
 use authstore_bench::mode::{self, Mode};
@@ -50,6 +50,15 @@ const ORDER: [&str; 16] = [
     "delete_token",
     "delete_session",
     "delete_kv",
+];
+
+/// Each engine and the backends measured right after it, in run order (every backend
+/// appears once; the tiered backend, measured against Redis and PostgreSQL, comes last).
+const ENGINE_GROUPS: [(&str, &[&str]); 4] = [
+    ("raw-dashmap", &["memory", "unified", "encrypted-memory"]),
+    ("raw-postgres", &["postgres"]),
+    ("raw-mysql", &["mysql"]),
+    ("raw-redis", &["redis", "redis-cluster", "tiered"]),
 ];
 
 /// Filling tasks: enough to keep a server's pool busy, a few in process.
@@ -105,6 +114,13 @@ fn main() {
         record: !test_mode,
     };
 
+    for backend in BACKENDS {
+        let groups = ENGINE_GROUPS
+            .iter()
+            .filter(|(_, b)| b.contains(&backend))
+            .count();
+        assert_eq!(groups, 1, "{backend} must be in exactly one engine group");
+    }
     let backends = selected(mode::BACKENDS_VAR, &BACKENDS);
     let wanted_datasets: Option<Vec<u64>> = mode::list_from_env(mode::DATASETS_VAR).map(|labels| {
         labels
@@ -131,20 +147,33 @@ fn main() {
         run.dir.display()
     );
 
-    for backend in &backends {
-        for records in datasets(IN_PROCESS.contains(&backend.as_str())) {
-            bench_backend(&mut run, backend, Dataset::new(records));
-        }
-    }
-    for engine in ENGINES {
-        let used = backends.iter().any(|b| {
-            OPERATIONS
+    // Each engine's baseline runs right before the backends measured against it, on the
+    // same dataset size, so a drift of the machine or a server over the hour of a full
+    // run does not land between a backend and its baseline.
+    let mut sizes: Vec<u64> = datasets(true);
+    sizes.extend(datasets(false));
+    sizes.sort_unstable();
+    sizes.dedup();
+    for records in sizes {
+        for (engine, measured_against) in ENGINE_GROUPS {
+            let in_process = engine == "raw-dashmap";
+            if !datasets(in_process).contains(&records) {
+                continue;
+            }
+            let group: Vec<&String> = backends
                 .iter()
-                .any(|op| baseline_for(b, op).is_some_and(|(e, _)| e == engine))
-        });
-        if used {
-            for records in datasets(engine == "raw-dashmap") {
+                .filter(|b| measured_against.contains(&b.as_str()))
+                .collect();
+            let used = backends.iter().any(|b| {
+                OPERATIONS
+                    .iter()
+                    .any(|op| baseline_for(b, op).is_some_and(|(e, _)| e == engine))
+            });
+            if used {
                 bench_engine(&mut run, engine, Dataset::new(records));
+            }
+            for backend in group {
+                bench_backend(&mut run, backend, Dataset::new(records));
             }
         }
     }
@@ -244,14 +273,16 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
             group.bench_function(id.function_id(), |b| {
                 b.to_async(&run.rt).iter_custom(|iters| {
                     let store: Arc<dyn AuthStorage> = store.clone();
+                    let caller = store.clone();
                     let next = &next;
                     async move {
                         workload::measure(
                             iters,
                             concurrency as usize,
                             next,
-                            |n, k| workload::call(op, store.clone(), ds, n, k),
+                            move |n, k| workload::call(op, caller.clone(), ds, n, k),
                             Some(|n, k| workload::restore(op, store.clone(), ds, n, k)),
+                            workload::batches_per_restore(ds, concurrency as usize),
                         )
                         .await
                     }
@@ -307,8 +338,9 @@ fn bench_engine(run: &mut Run, name: &str, ds: Dataset) {
                             iters,
                             concurrency as usize,
                             next,
-                            |n, k| workload::call_engine(op, engine.clone(), ds, n, k),
+                            move |n, k| workload::call_engine(op, engine.clone(), ds, n, k),
                             None::<fn(u64, usize) -> Option<futures::future::BoxFuture<'static, ()>>>,
+                            1,
                         )
                         .await
                     }

@@ -159,41 +159,81 @@ pub fn call_engine(
     })
 }
 
-/// Runs `iters` iterations of `concurrency` calls and returns the time spent in the
-/// calls: one call is awaited inline; several are spawned as tasks and awaited together
-/// (so they run in parallel on the runtime's workers). `restore`, if any, runs after each
-/// batch, untimed.
+/// Runs `iters` batches of `concurrency` calls and returns the time spent in the calls.
+///
+/// At concurrency 1 each call is awaited inline. At higher concurrency `concurrency`
+/// long-lived tasks each make one call of every batch, back to back, so the figure is
+/// the store's throughput and not the runtime's cost of spawning a task per call.
+/// `restore`, if any, puts back what the calls removed, untimed: after each call at
+/// concurrency 1, and after every `batches_per_restore` batches otherwise (the tasks are
+/// joined, the timer stopped, the removed items restored, and new tasks started).
 pub async fn measure<C, R>(
     iters: u64,
     concurrency: usize,
     next: &AtomicU64,
     calls: C,
     restore: Option<R>,
+    batches_per_restore: u64,
 ) -> Duration
 where
-    C: Fn(u64, usize) -> BoxFuture<'static, ()>,
+    C: Fn(u64, usize) -> BoxFuture<'static, ()> + Send + Sync + 'static,
     R: Fn(u64, usize) -> Option<BoxFuture<'static, ()>>,
 {
+    let first = next.fetch_add(iters, Ordering::Relaxed);
     let mut timed = Duration::ZERO;
-    for _ in 0..iters {
-        let n = next.fetch_add(1, Ordering::Relaxed);
-        let start = Instant::now();
-        if concurrency == 1 {
+    if concurrency == 1 {
+        for n in first..first + iters {
+            let start = Instant::now();
             calls(n, 0).await;
-        } else {
-            let tasks: Vec<_> = (0..concurrency)
-                .map(|k| tokio::spawn(calls(n, k)))
-                .collect();
-            for task in tasks {
-                task.await.expect("a benchmark call panicked");
+            timed += start.elapsed();
+            if let Some(future) = restore.as_ref().and_then(|restore| restore(n, 0)) {
+                future.await;
             }
+        }
+        return timed;
+    }
+    let calls = Arc::new(calls);
+    let chunk = if restore.is_some() {
+        batches_per_restore.max(1)
+    } else {
+        iters
+    };
+    let mut done = 0;
+    while done < iters {
+        let batches = chunk.min(iters - done);
+        let from = first + done;
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..concurrency)
+            .map(|k| {
+                let calls = calls.clone();
+                tokio::spawn(async move {
+                    for n in from..from + batches {
+                        calls(n, k).await;
+                    }
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.expect("a benchmark call panicked");
         }
         timed += start.elapsed();
         if let Some(restore) = &restore {
-            join_all((0..concurrency).filter_map(|k| restore(n, k))).await;
+            join_all(
+                (from..from + batches)
+                    .flat_map(|n| (0..concurrency).map(move |k| (n, k)))
+                    .filter_map(|(n, k)| restore(n, k)),
+            )
+            .await;
         }
+        done += batches;
     }
     timed
+}
+
+/// How many batches of `concurrency` removals may run before they are restored: an
+/// eighth of the dataset at most, so the store stays close to its size.
+pub fn batches_per_restore(ds: Dataset, concurrency: usize) -> u64 {
+    (ds.records / 8 / concurrency as u64).max(1)
 }
 
 /// Fills `store` with `ds` through its own API, `parallelism` tasks at a time.
@@ -308,8 +348,9 @@ mod tests {
                     5,
                     concurrency,
                     &next,
-                    |n, k| call(op, s.clone(), ds, n, k),
+                    move |n, k| call(op, s.clone(), ds, n, k),
                     Some(|n, k| restore(op, r.clone(), ds, n, k)),
+                    batches_per_restore(ds, concurrency),
                 )
                 .await;
                 assert_eq!(

@@ -3,6 +3,7 @@
 //! bytes on servers and as the struct in a `DashMap`).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use authstore_spec::AuthToken;
 use dashmap::DashMap;
@@ -201,9 +202,10 @@ impl Engine {
         }
     }
 
-    /// Upserts kv entry `i`.
+    /// Upserts kv entry `i` with bytes that differ from the stored ones (see
+    /// [`fresh_kv_value`]).
     pub async fn write_kv(&self, i: usize) -> Result<(), String> {
-        let (key, value) = (kv_key(i), kv_value(i));
+        let (key, value) = (kv_key(i), fresh_kv_value(i));
         match self {
             Engine::DashMap { kv, .. } => {
                 kv.insert(key, value);
@@ -359,7 +361,21 @@ impl Engine {
     }
 }
 
-/// Token `i` as the JSON bytes a server stores.
+/// Kv value `i` with a write counter in its last 8 bytes: every baseline write changes
+/// the row, as the backends' writes do (they set a new expiry). An upsert of identical
+/// bytes is a no-op to InnoDB (no redo record, no log flush at commit), which made the
+/// MySQL baseline measure a write that never happened.
+fn fresh_kv_value(i: usize) -> Vec<u8> {
+    static WRITES: AtomicU64 = AtomicU64::new(0);
+    let mut value = kv_value(i);
+    let stamp = WRITES.fetch_add(1, Ordering::Relaxed).to_le_bytes();
+    let at = value.len() - stamp.len();
+    value[at..].copy_from_slice(&stamp);
+    value
+}
+
+/// Token `i` as the JSON bytes a server stores (its timestamps are now's, so every
+/// write changes the row).
 fn record_bytes(i: usize) -> Vec<u8> {
     serde_json::to_vec(&token(i)).expect("a token serialises")
 }
