@@ -34,12 +34,14 @@ struct Scripts {
     read: Lua,
     fill: Lua,
     check_epoch: Lua,
+    read_access: Lua,
 }
 
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     read: Lua::new(concat!("#!lua\n", include_str!("lua/read.lua"))),
     fill: Lua::new(concat!("#!lua\n", include_str!("lua/fill.lua"))),
     check_epoch: Lua::new(concat!("#!lua\n", include_str!("lua/check_epoch.lua"))),
+    read_access: Lua::new(concat!("#!lua\n", include_str!("lua/read_access.lua"))),
 });
 
 /// Lease ids handed out by this process, to make them unique even without randomness.
@@ -601,16 +603,32 @@ impl AuthStorage for TieredStorage {
     async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
         validate::secret("access token", access_token)?;
         let map_key = self.key("a", &hex(&Sha256::digest(access_token.as_bytes())));
-        let mut usable = self.cache_usable().await?.is_some();
+        let failures = self.cache_usable().await?;
+        let mut usable = failures.is_some();
         if usable {
-            let mut get = ::redis::cmd("GET");
-            get.arg(&map_key);
-            match self
+            let entry_base = format!("{}cache:t:", self.cache.key_base());
+            let epoch_key = self.epoch_key();
+            // The mapping and, on a hit, the token's entry in one round trip; anything
+            // else takes the token's usual read path.
+            let read: Result<(i64, Vec<u8>, String)> = self
                 .cache
-                .run_command::<Option<String>>("cache read", &get)
-                .await
-            {
-                Ok(Some(token_id)) => {
+                .run_script(
+                    "cache read",
+                    &SCRIPTS.read_access,
+                    &[map_key.as_bytes(), epoch_key.as_bytes()],
+                    &[entry_base.as_bytes()],
+                )
+                .await;
+            match read {
+                Ok((status, payload, token_id)) if status != 0 => {
+                    // A hit counts only if Redis did not fail meanwhile (see `lookup`).
+                    let hit = (status == 1 && failures == Some(self.state.lock().failures))
+                        .then(|| live_token(&payload))
+                        .flatten()
+                        .filter(|t| t.token_id == token_id && t.access_token == access_token);
+                    if hit.is_some() {
+                        return Ok(hit);
+                    }
                     if validate::id("token id", &token_id).is_ok()
                         && let Some(token) = self.cached_token(&token_id).await?
                         && token.access_token == access_token
@@ -625,7 +643,7 @@ impl AuthStorage for TieredStorage {
                         usable = false;
                     }
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(err) => {
                     self.cache_failed("cache read", &err);
                     usable = false;
