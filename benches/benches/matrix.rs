@@ -281,7 +281,11 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
                             concurrency as usize,
                             next,
                             move |n, k| workload::call(op, caller.clone(), ds, n, k),
-                            Some(|n, k| workload::restore(op, store.clone(), ds, n, k)),
+                            // Only removals are undone; without them the tasks run the
+                            // whole sample in one go.
+                            workload::redo_of(op).map(|_| {
+                                move |n, k| workload::restore(op, store.clone(), ds, n, k)
+                            }),
                             workload::batches_per_restore(ds, concurrency as usize),
                         )
                         .await

@@ -3,25 +3,8 @@
 
 use std::fmt;
 
-/// The 16 `AuthStorage` methods, in the order the report lists them.
-pub const OPERATIONS: [&str; 16] = [
-    "store_token",
-    "get_token",
-    "get_token_by_access_token",
-    "update_token",
-    "delete_token",
-    "list_user_tokens",
-    "store_session",
-    "get_session",
-    "delete_session",
-    "list_user_sessions",
-    "count_active_sessions",
-    "store_kv",
-    "get_kv",
-    "delete_kv",
-    "list_kv_keys",
-    "cleanup_expired",
-];
+/// The 16 `AuthStorage` methods, in the order the report lists them (the trait's).
+pub const OPERATIONS: [&str; 16] = authstore_spec::METHOD_NAMES;
 
 /// The measured backends, in report order.
 pub const BACKENDS: [&str; 8] = [

@@ -113,6 +113,16 @@ pub fn call(
     })
 }
 
+/// The operation that puts back what `op` removes, if `op` removes anything.
+pub fn redo_of(op: &str) -> Option<&'static str> {
+    match op {
+        "delete_token" => Some("store_token"),
+        "delete_session" => Some("store_session"),
+        "delete_kv" => Some("store_kv"),
+        _ => None,
+    }
+}
+
 /// The untimed call that puts back what call `k` of batch `n` of `op` removed; `None`
 /// for operations that leave the dataset as it was.
 pub fn restore(
@@ -122,13 +132,7 @@ pub fn restore(
     n: u64,
     k: usize,
 ) -> Option<BoxFuture<'static, ()>> {
-    let redo: &'static str = match op {
-        "delete_token" => "store_token",
-        "delete_session" => "store_session",
-        "delete_kv" => "store_kv",
-        _ => return None,
-    };
-    Some(call(redo, store, ds, n, k))
+    redo_of(op).map(|redo| call(redo, store, ds, n, k))
 }
 
 /// Call `k` of batch `n` of a baseline operation on a filled engine.

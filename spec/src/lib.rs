@@ -20,7 +20,7 @@ pub use capability::{Capabilities, Capability};
 pub use clauses::{Clause, Level, SPEC_MD, clause, clauses};
 pub use error::{BoxError, ErrorKind, Result, StorageError};
 pub use session::SessionData;
-pub use storage::AuthStorage;
+pub use storage::{AuthStorage, METHOD_NAMES};
 pub use timing::TimingProfile;
 pub use token::{AuthToken, JsonMap};
 

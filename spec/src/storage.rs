@@ -9,6 +9,27 @@ use crate::error::Result;
 use crate::session::SessionData;
 use crate::token::AuthToken;
 
+/// The names of the [`AuthStorage`] methods, in declaration order: the operation names
+/// that tools iterating over the whole trait (benchmarks, fault runners, reports) share.
+pub const METHOD_NAMES: [&str; 16] = [
+    "store_token",
+    "get_token",
+    "get_token_by_access_token",
+    "update_token",
+    "delete_token",
+    "list_user_tokens",
+    "store_session",
+    "get_session",
+    "delete_session",
+    "list_user_sessions",
+    "count_active_sessions",
+    "store_kv",
+    "get_kv",
+    "delete_kv",
+    "list_kv_keys",
+    "cleanup_expired",
+];
+
 /// Async storage for tokens, sessions and key-value entries with TTL.
 ///
 /// # Contract

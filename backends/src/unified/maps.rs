@@ -20,7 +20,6 @@
 
 use std::collections::{BTreeSet, HashSet};
 use std::ops::Bound;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use authstore_spec::{AuthToken, Result, SessionData, StorageError};
 use chrono::{DateTime, Utc};
@@ -30,6 +29,7 @@ use dashmap::mapref::entry::Entry;
 use parking_lot::Mutex;
 
 use super::accounting::{MemoryBudget, kv_bytes, session_bytes, token_bytes};
+use super::counter::StripedCounter;
 
 /// A stored record with its memory charge.
 #[derive(Debug, Clone)]
@@ -73,8 +73,8 @@ pub(super) struct Core {
     pub(super) kv: DashMap<String, KvEntry>,
     pub(super) kv_keys: SkipSet<String>,
     pub(super) budget: MemoryBudget,
-    pub(super) hits: AtomicU64,
-    pub(super) misses: AtomicU64,
+    pub(super) hits: StripedCounter,
+    pub(super) misses: StripedCounter,
 }
 
 fn index_insert(index: &DashMap<String, HashSet<String>>, owner: &str, id: &str) {
@@ -106,8 +106,8 @@ impl Core {
             kv: DashMap::with_capacity(initial_capacity),
             kv_keys: SkipSet::new(),
             budget: MemoryBudget::new(max_memory),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            hits: StripedCounter::default(),
+            misses: StripedCounter::default(),
         }
     }
 
@@ -118,7 +118,7 @@ impl Core {
         } else {
             &self.misses
         };
-        counter.fetch_add(1, Ordering::Relaxed);
+        counter.increment();
         found
     }
 

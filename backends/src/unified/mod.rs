@@ -6,11 +6,11 @@
 //! kv writes lock only their key's shard. See `maps.rs` for the details.
 
 mod accounting;
+mod counter;
 mod maps;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use authstore_spec::time::kv_expiry;
@@ -141,8 +141,8 @@ impl UnifiedStorage {
     /// The current counters.
     pub fn get_stats(&self) -> UnifiedStats {
         UnifiedStats {
-            hits: self.core.hits.load(Ordering::Relaxed),
-            misses: self.core.misses.load(Ordering::Relaxed),
+            hits: self.core.hits.get(),
+            misses: self.core.misses.get(),
             entries: self.core.entries(),
             memory_bytes: self.core.budget.used(),
         }

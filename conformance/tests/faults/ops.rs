@@ -11,24 +11,7 @@ use super::support::HANG;
 const HOUR: Duration = Duration::from_secs(3600);
 
 /// The operations, in trait order.
-pub(crate) const OPS: [&str; 16] = [
-    "store_token",
-    "get_token",
-    "get_token_by_access_token",
-    "update_token",
-    "delete_token",
-    "list_user_tokens",
-    "store_session",
-    "get_session",
-    "delete_session",
-    "list_user_sessions",
-    "count_active_sessions",
-    "store_kv",
-    "get_kv",
-    "delete_kv",
-    "list_kv_keys",
-    "cleanup_expired",
-];
+pub(crate) const OPS: [&str; 16] = authstore_spec::METHOD_NAMES;
 
 /// Whether an operation only reads one item (what `TieredStorage` may serve from its
 /// cache).
