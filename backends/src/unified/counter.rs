@@ -9,9 +9,8 @@ use crossbeam_utils::CachePadded;
 const STRIPES: usize = 16;
 
 /// A count split over cache lines, one per thread (modulo [`STRIPES`]). A single atomic
-/// that every read increments makes concurrent reads on several cores take turns at its
-/// cache line: with 16 tasks on 2 cores, point reads ran 2.4x slower per call than one
-/// task alone.
+/// that every point read increments is one cache line that all cores write, so readers
+/// on different cores, which share nothing else, would take turns at it.
 #[derive(Default)]
 pub(super) struct StripedCounter {
     stripes: [CachePadded<AtomicU64>; STRIPES],
