@@ -283,8 +283,8 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
                             move |n, k| workload::call(op, caller.clone(), ds, n, k),
                             // Only removals are undone; without them the tasks run the
                             // whole sample in one go.
-                            workload::redo_of(op).map(|_| {
-                                move |n, k| workload::restore(op, store.clone(), ds, n, k)
+                            workload::redo_of(op).map(|redo| {
+                                move |n, k| workload::call(redo, store.clone(), ds, n, k)
                             }),
                             workload::batches_per_restore(ds, concurrency as usize),
                         )
@@ -343,7 +343,7 @@ fn bench_engine(run: &mut Run, name: &str, ds: Dataset) {
                             concurrency as usize,
                             next,
                             move |n, k| workload::call_engine(op, engine.clone(), ds, n, k),
-                            None::<fn(u64, usize) -> Option<futures::future::BoxFuture<'static, ()>>>,
+                            None::<fn(u64, usize) -> futures::future::BoxFuture<'static, ()>>,
                             1,
                         )
                         .await

@@ -225,11 +225,12 @@ impl TieredStorage {
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
-        format!(
-            "{}cache:{kind}:{}",
-            self.cache.key_base(),
-            hex(id.as_bytes())
-        )
+        format!("{}{}", self.key_prefix(kind), hex(id.as_bytes()))
+    }
+
+    /// The start of every cache key of `kind`: the key without its hex id.
+    fn key_prefix(&self, kind: &str) -> String {
+        format!("{}cache:{kind}:", self.cache.key_base())
     }
 
     fn epoch_key(&self) -> String {
@@ -606,7 +607,7 @@ impl AuthStorage for TieredStorage {
         let failures = self.cache_usable().await?;
         let mut usable = failures.is_some();
         if usable {
-            let entry_base = format!("{}cache:t:", self.cache.key_base());
+            let entry_base = self.key_prefix("t");
             let epoch_key = self.epoch_key();
             // The mapping and, on a hit, the token's entry in one round trip; anything
             // else takes the token's usual read path.
