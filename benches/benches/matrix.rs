@@ -274,17 +274,29 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
                 b.to_async(&run.rt).iter_custom(|iters| {
                     let store: Arc<dyn AuthStorage> = store.clone();
                     let caller = store.clone();
+                    let site: workload::Site = format!("{op}/{}", id.function_id()).into();
+                    let restore_site: workload::Site =
+                        format!("{op}/{} (untimed restore)", id.function_id()).into();
                     let next = &next;
                     async move {
                         workload::measure(
                             iters,
                             concurrency as usize,
                             next,
-                            move |n, k| workload::call(op, caller.clone(), ds, n, k),
+                            move |n, k| workload::call(op, site.clone(), caller.clone(), ds, n, k),
                             // Only removals are undone; without them the tasks run the
                             // whole sample in one go.
                             workload::redo_of(op).map(|redo| {
-                                move |n, k| workload::call(redo, store.clone(), ds, n, k)
+                                move |n, k| {
+                                    workload::call(
+                                        redo,
+                                        restore_site.clone(),
+                                        store.clone(),
+                                        ds,
+                                        n,
+                                        k,
+                                    )
+                                }
                             }),
                             workload::batches_per_restore(ds, concurrency as usize),
                         )
@@ -337,12 +349,15 @@ fn bench_engine(run: &mut Run, name: &str, ds: Dataset) {
                 b.to_async(&run.rt).iter_custom(|iters| {
                     let engine = engine.clone();
                     let next = &next;
+                    let site: workload::Site = format!("{op}/{}", id.function_id()).into();
                     async move {
                         workload::measure(
                             iters,
                             concurrency as usize,
                             next,
-                            move |n, k| workload::call_engine(op, engine.clone(), ds, n, k),
+                            move |n, k| {
+                                workload::call_engine(op, site.clone(), engine.clone(), ds, n, k)
+                            },
                             None::<fn(u64, usize) -> futures::future::BoxFuture<'static, ()>>,
                             1,
                         )

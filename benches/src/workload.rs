@@ -21,16 +21,21 @@ fn pick(n: u64, k: usize, len: usize) -> usize {
     (scatter(n, len) + k) % len
 }
 
-/// Panics with the operation's name: a failed call must stop the benchmark, never be
-/// timed as if it had worked.
-fn check<T, E: std::fmt::Display>(op: &str, result: Result<T, E>) -> T {
-    result.unwrap_or_else(|err| panic!("{op} failed: {err}"))
+/// Where a call runs, for failure messages: the benchmark (backend or engine, dataset,
+/// concurrency) and whether the call is the untimed restore of another operation.
+pub type Site = Arc<str>;
+
+/// Panics naming the operation and the benchmark: a failed call must stop the benchmark,
+/// never be timed as if it had worked.
+fn check<T, E: std::fmt::Display>(op: &str, site: &str, result: Result<T, E>) -> T {
+    result.unwrap_or_else(|err| panic!("{op} failed in benchmark {site}: {err}"))
 }
 
 /// Call `k` of batch `n` of the trait method `op` on a store filled with `ds`. Reads
 /// assert they found the item, listings and counts that they saw the whole result.
 pub fn call(
     op: &'static str,
+    site: Site,
     store: Arc<dyn AuthStorage>,
     ds: Dataset,
     n: u64,
@@ -39,40 +44,70 @@ pub fn call(
     Box::pin(async move {
         let (tokens, sessions, kvs) = (ds.tokens(), ds.sessions(), ds.kv_entries());
         match op {
-            "store_token" => check(op, store.store_token(&token(pick(n, k, tokens))).await),
+            "store_token" => check(
+                op,
+                &site,
+                store.store_token(&token(pick(n, k, tokens))).await,
+            ),
             "get_token" => {
-                let found = check(op, store.get_token(&token_id(pick(n, k, tokens))).await);
-                assert!(found.is_some(), "get_token missed");
+                let found = check(
+                    op,
+                    &site,
+                    store.get_token(&token_id(pick(n, k, tokens))).await,
+                );
+                assert!(found.is_some(), "get_token missed in benchmark {site}");
             }
             "get_token_by_access_token" => {
                 let at = access_token(pick(n, k, tokens));
-                let found = check(op, store.get_token_by_access_token(&at).await);
-                assert!(found.is_some(), "get_token_by_access_token missed");
+                let found = check(op, &site, store.get_token_by_access_token(&at).await);
+                assert!(
+                    found.is_some(),
+                    "get_token_by_access_token missed in benchmark {site}"
+                );
             }
-            "update_token" => check(op, store.update_token(&token(pick(n, k, tokens))).await),
-            "delete_token" => check(op, store.delete_token(&token_id(pick(n, k, tokens))).await),
+            "update_token" => check(
+                op,
+                &site,
+                store.update_token(&token(pick(n, k, tokens))).await,
+            ),
+            "delete_token" => check(
+                op,
+                &site,
+                store.delete_token(&token_id(pick(n, k, tokens))).await,
+            ),
             "list_user_tokens" => {
                 let listed = check(
                     op,
+                    &site,
                     store
                         .list_user_tokens(&user(pick(n, k, ds.full_users())))
                         .await,
                 );
-                assert_eq!(listed.len(), ITEMS_PER_USER, "list_user_tokens");
+                assert_eq!(
+                    listed.len(),
+                    ITEMS_PER_USER,
+                    "list_user_tokens in benchmark {site}"
+                );
             }
             "store_session" => {
                 let i = pick(n, k, sessions);
-                check(op, store.store_session(&session_id(i), &session(i)).await)
+                check(
+                    op,
+                    &site,
+                    store.store_session(&session_id(i), &session(i)).await,
+                )
             }
             "get_session" => {
                 let found = check(
                     op,
+                    &site,
                     store.get_session(&session_id(pick(n, k, sessions))).await,
                 );
-                assert!(found.is_some(), "get_session missed");
+                assert!(found.is_some(), "get_session missed in benchmark {site}");
             }
             "delete_session" => check(
                 op,
+                &site,
                 store
                     .delete_session(&session_id(pick(n, k, sessions)))
                     .await,
@@ -80,35 +115,48 @@ pub fn call(
             "list_user_sessions" => {
                 let listed = check(
                     op,
+                    &site,
                     store
                         .list_user_sessions(&user(pick(n, k, ds.full_users())))
                         .await,
                 );
-                assert_eq!(listed.len(), ITEMS_PER_USER, "list_user_sessions");
+                assert_eq!(
+                    listed.len(),
+                    ITEMS_PER_USER,
+                    "list_user_sessions in benchmark {site}"
+                );
             }
             "count_active_sessions" => {
-                let count = check(op, store.count_active_sessions().await);
-                assert_eq!(count, sessions as u64, "count_active_sessions");
+                let count = check(op, &site, store.count_active_sessions().await);
+                assert_eq!(
+                    count, sessions as u64,
+                    "count_active_sessions in benchmark {site}"
+                );
             }
             "store_kv" => {
                 let i = pick(n, k, kvs);
                 check(
                     op,
+                    &site,
                     store.store_kv(&kv_key(i), &kv_value(i), Some(TTL)).await,
                 )
             }
             "get_kv" => {
-                let found = check(op, store.get_kv(&kv_key(pick(n, k, kvs))).await);
-                assert!(found.is_some(), "get_kv missed");
+                let found = check(op, &site, store.get_kv(&kv_key(pick(n, k, kvs))).await);
+                assert!(found.is_some(), "get_kv missed in benchmark {site}");
             }
-            "delete_kv" => check(op, store.delete_kv(&kv_key(pick(n, k, kvs))).await),
+            "delete_kv" => check(op, &site, store.delete_kv(&kv_key(pick(n, k, kvs))).await),
             "list_kv_keys" => {
                 let prefix = kv_group_prefix(pick(n, k, ds.full_groups()));
-                let listed = check(op, store.list_kv_keys(&prefix).await);
-                assert_eq!(listed.len(), KEYS_PER_GROUP, "list_kv_keys");
+                let listed = check(op, &site, store.list_kv_keys(&prefix).await);
+                assert_eq!(
+                    listed.len(),
+                    KEYS_PER_GROUP,
+                    "list_kv_keys in benchmark {site}"
+                );
             }
-            "cleanup_expired" => check(op, store.cleanup_expired().await),
-            other => panic!("unknown operation {other}"),
+            "cleanup_expired" => check(op, &site, store.cleanup_expired().await),
+            other => panic!("unknown operation {other} in benchmark {site}"),
         }
     })
 }
@@ -127,6 +175,7 @@ pub fn redo_of(op: &str) -> Option<&'static str> {
 /// Call `k` of batch `n` of a baseline operation on a filled engine.
 pub fn call_engine(
     op: &'static str,
+    site: Site,
     engine: Arc<Engine>,
     ds: Dataset,
     n: u64,
@@ -135,18 +184,26 @@ pub fn call_engine(
     Box::pin(async move {
         match op {
             "engine_read_kv" => {
-                let found = check(op, engine.read_kv(pick(n, k, ds.kv_entries())).await);
+                let found = check(op, &site, engine.read_kv(pick(n, k, ds.kv_entries())).await);
                 assert!(
                     std::hint::black_box(found).is_some(),
-                    "engine_read_kv missed"
+                    "engine_read_kv missed in benchmark {site}"
                 );
             }
-            "engine_write_kv" => check(op, engine.write_kv(pick(n, k, ds.kv_entries())).await),
+            "engine_write_kv" => check(
+                op,
+                &site,
+                engine.write_kv(pick(n, k, ds.kv_entries())).await,
+            ),
             "engine_read_record" => {
-                let found = check(op, engine.read_record(pick(n, k, ds.tokens())).await);
-                assert!(found, "engine_read_record missed");
+                let found = check(op, &site, engine.read_record(pick(n, k, ds.tokens())).await);
+                assert!(found, "engine_read_record missed in benchmark {site}");
             }
-            "engine_write_record" => check(op, engine.write_record(pick(n, k, ds.tokens())).await),
+            "engine_write_record" => check(
+                op,
+                &site,
+                engine.write_record(pick(n, k, ds.tokens())).await,
+            ),
             other => panic!("unknown baseline operation {other}"),
         }
     })
@@ -337,12 +394,16 @@ mod tests {
             for concurrency in [1, 16] {
                 let s = store.clone();
                 let r = store.clone();
+                let site: Site = format!("memory/test/c{concurrency}").into();
+                let restore_site = site.clone();
                 measure(
                     5,
                     concurrency,
                     &next,
-                    move |n, k| call(op, s.clone(), ds, n, k),
-                    redo_of(op).map(|redo| move |n, k| call(redo, r.clone(), ds, n, k)),
+                    move |n, k| call(op, site.clone(), s.clone(), ds, n, k),
+                    redo_of(op).map(|redo| {
+                        move |n, k| call(redo, restore_site.clone(), r.clone(), ds, n, k)
+                    }),
                     batches_per_restore(ds, concurrency),
                 )
                 .await;
@@ -371,7 +432,15 @@ mod tests {
     #[should_panic(expected = "get_kv missed")]
     async fn a_missing_item_fails_the_call() {
         let store: Arc<dyn AuthStorage> = Arc::new(MemoryStorage::new());
-        call("get_kv", store, Dataset::new(300), 0, 0).await;
+        call(
+            "get_kv",
+            "memory/test/c1".into(),
+            store,
+            Dataset::new(300),
+            0,
+            0,
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -384,7 +453,7 @@ mod tests {
         engine.fill(ds).await.unwrap();
         for op in crate::ids::BASELINE_OPERATIONS {
             for n in 0..50 {
-                call_engine(op, engine.clone(), ds, n, 0).await;
+                call_engine(op, "dashmap/test/c1".into(), engine.clone(), ds, n, 0).await;
             }
         }
     }

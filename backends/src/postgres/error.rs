@@ -20,6 +20,14 @@ pub(super) fn is_retryable(err: &sqlx::Error) -> bool {
         .is_some_and(|code| RETRYABLE_STATES.contains(&code.as_ref()))
 }
 
+/// Whether `err` is a unique violation of the access-digest index: another row, or a
+/// concurrent insert of the same id, holds the digest.
+pub(super) fn is_access_digest_violation(err: &sqlx::Error) -> bool {
+    err.as_database_error().is_some_and(|db| {
+        db.code().as_deref() == Some("23505") && db.constraint() == Some(ACCESS_DIGEST_INDEX)
+    })
+}
+
 /// Maps an error of operation `op` (e.g. `"store_token(\"t1\")"`) to the spec's variant:
 /// - pool timeout, closed pool, I/O, TLS, a dead background worker, and server states of
 ///   classes 08 (connection), 53 (insufficient resources: too many connections), 57

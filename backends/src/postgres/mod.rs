@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use sqlx::PgPool;
 use sqlx::migrate::{MigrateError, Migrator};
 
-use self::error::{is_retryable, map_err};
+use self::error::{is_access_digest_violation, is_retryable, map_err};
 use crate::sql::access_token_digest;
 
 /// The embedded schema migrations (`backends/migrations/postgres`).
@@ -27,6 +27,10 @@ const MAX_VALUE_BYTES: usize = 16 << 20;
 /// How often a statement rolled back by a deadlock or serialization failure is run
 /// again before the error is returned.
 const MAX_ATTEMPTS: u32 = 5;
+
+/// How often a token write that tripped the access-digest index only because a writer of
+/// the same id raced it is sent (see `put_token`).
+const ACCESS_RACE_ATTEMPTS: u32 = 8;
 
 /// The default bound on one method call (SPEC.md `GEN-2`).
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
@@ -90,7 +94,12 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// Every method is one statement, hence atomic (`CON-1`). Token writes upsert one row
 /// that carries the access digest, so no index can dangle (`CON-3`); the unique index
 /// decides races for an access token (`ACC-2`, `CON-4`, `MH-4`), and a live holder makes
-/// the write fail with [`StorageError::Conflict`]. A token write first deletes, in the
+/// the write fail with [`StorageError::Conflict`]. The upsert's conflict target is the id
+/// alone, so when writers of the same absent id race, the loser can trip the digest's
+/// unique index (on the winner's entry) before it sees the id taken: such a violation
+/// is followed by one query for the digest's live holder, and the write is sent again
+/// unless the holder is another token (at most 8 times; the usual path stays one
+/// statement). A token write first deletes, in the
 /// same statement, an *expired* token holding the same access token, which therefore
 /// never blocks (`ACC-3`). A statement the server rolls back for a deadlock or a
 /// serialization failure is run again, up to 5 times.
@@ -229,17 +238,43 @@ impl PostgresStorage {
         } else {
             (queries::STORE_TOKEN, "store_token")
         };
+        let id = token.token_id.as_str();
         let done = self
             .run(
-                || format!("{name}({:?})", token.token_id),
-                move || {
-                    sqlx::query(sql)
-                        .bind(token.token_id.as_str())
-                        .bind(token.user_id.as_str())
-                        .bind(digest)
-                        .bind(token.expires_at)
-                        .bind(record)
-                        .execute(pool)
+                || format!("{name}({id:?})"),
+                move || async move {
+                    let write = || {
+                        sqlx::query(sql)
+                            .bind(id)
+                            .bind(token.user_id.as_str())
+                            .bind(digest)
+                            .bind(token.expires_at)
+                            .bind(record)
+                            .execute(pool)
+                    };
+                    // `ON CONFLICT (token_id)` arbitrates the id only: when two writers
+                    // insert the same absent id at once, the loser can trip the unique
+                    // index on the access digest (holding the winner's entry) before it
+                    // sees the id taken. That is no conflict (ACC-2 needs *another* live
+                    // holder): ask who holds the digest, and write again if it is this id
+                    // or nobody live. The happy path stays one statement.
+                    for _ in 1..ACCESS_RACE_ATTEMPTS {
+                        match write().await {
+                            Err(err) if is_access_digest_violation(&err) => {
+                                let other: Option<String> =
+                                    sqlx::query_scalar(queries::OTHER_LIVE_DIGEST_HOLDER)
+                                        .bind(digest)
+                                        .bind(id)
+                                        .fetch_optional(pool)
+                                        .await?;
+                                if other.is_some() {
+                                    return Err(err);
+                                }
+                            }
+                            result => return result,
+                        }
+                    }
+                    write().await
                 },
             )
             .await?;

@@ -50,6 +50,12 @@ UPDATE auth_tokens SET
     token_data = $5::json
 WHERE token_id = $1 AND expires_at > now() AND (SELECT count(*) FROM freed) >= 0";
 
+/// Whether a live token other than $2 holds access digest $1: asked after a write tripped
+/// the digest index, to tell a real holder (`Conflict`) from a racing writer of the same
+/// id (write again).
+pub(super) const OTHER_LIVE_DIGEST_HOLDER: &str = "\
+SELECT token_id FROM auth_tokens WHERE access_digest = $1 AND token_id <> $2 AND expires_at > now()";
+
 /// The live token's record by id ($1).
 pub(super) const GET_TOKEN: &str = "\
 SELECT token_data::text FROM auth_tokens WHERE token_id = $1 AND expires_at > now()";

@@ -10,6 +10,7 @@ mod kv;
 mod listing;
 mod multi_handle;
 mod namespaces;
+mod same_item;
 mod sessions;
 mod tokens;
 
@@ -27,6 +28,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         input::scenarios(),
         namespaces::scenarios(),
         concurrency::scenarios(),
+        same_item::scenarios(),
         cleanup::scenarios(),
         multi_handle::scenarios(),
     ]
