@@ -10,6 +10,8 @@ mod kv;
 mod listing;
 mod multi_handle;
 mod namespaces;
+mod races;
+mod reuse;
 mod same_item;
 mod sessions;
 mod tokens;
@@ -19,6 +21,7 @@ use crate::Scenario;
 pub(crate) fn all() -> Vec<Scenario> {
     [
         tokens::scenarios(),
+        reuse::scenarios(),
         access::scenarios(),
         sessions::scenarios(),
         counting::scenarios(),
@@ -29,6 +32,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         namespaces::scenarios(),
         concurrency::scenarios(),
         same_item::scenarios(),
+        races::scenarios(),
         cleanup::scenarios(),
         multi_handle::scenarios(),
     ]
