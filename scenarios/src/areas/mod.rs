@@ -5,6 +5,7 @@ mod cleanup;
 mod concurrency;
 mod counting;
 mod expiry;
+mod folds;
 mod input;
 mod kv;
 mod listing;
@@ -13,6 +14,7 @@ mod namespaces;
 mod races;
 mod reuse;
 mod same_item;
+mod scale;
 mod sessions;
 mod tokens;
 
@@ -28,8 +30,10 @@ pub(crate) fn all() -> Vec<Scenario> {
         kv::scenarios(),
         expiry::scenarios(),
         listing::scenarios(),
+        scale::scenarios(),
         input::scenarios(),
         namespaces::scenarios(),
+        folds::scenarios(),
         concurrency::scenarios(),
         same_item::scenarios(),
         races::scenarios(),
