@@ -38,12 +38,27 @@ pub fn first_ttl(timing: TimingProfile) -> Duration {
 
 /// Runs `attempt(ttl)` with growing TTLs until an attempt is conclusive; fails if an
 /// attempt fails or none is conclusive.
-pub async fn with_growing_ttl<F, Fut>(timing: TimingProfile, mut attempt: F) -> Outcome
+pub async fn with_growing_ttl<F, Fut>(timing: TimingProfile, attempt: F) -> Outcome
 where
     F: FnMut(Duration) -> Fut,
     Fut: Future<Output = Result<Attempt, Failure>>,
 {
-    let mut ttl = first_ttl(timing);
+    with_growing_ttl_from(first_ttl(timing), attempt).await
+}
+
+/// The shortest first TTL a sub-second scenario may use: [`MIN_TTL`], or 6 margins for a
+/// backend whose margin is longer (still under a second for a 50 ms skew).
+pub fn first_short_ttl(timing: TimingProfile) -> Duration {
+    MIN_TTL.max(timing.margin().saturating_mul(6))
+}
+
+/// [`with_growing_ttl`] starting from `first` instead of the profile's first TTL.
+pub async fn with_growing_ttl_from<F, Fut>(first: Duration, mut attempt: F) -> Outcome
+where
+    F: FnMut(Duration) -> Fut,
+    Fut: Future<Output = Result<Attempt, Failure>>,
+{
+    let mut ttl = first;
     for _ in 0..ATTEMPTS {
         if attempt(ttl).await? == Attempt::Conclusive {
             return Ok(());

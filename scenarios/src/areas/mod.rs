@@ -1,6 +1,7 @@
 //! One module per area; each exposes `scenarios()`.
 
 mod access;
+mod cached_miss;
 mod cleanup;
 mod concurrency;
 mod counting;
@@ -8,6 +9,7 @@ mod expiry;
 mod folds;
 mod input;
 mod kv;
+mod lifetimes;
 mod listing;
 mod multi_handle;
 mod namespaces;
@@ -29,6 +31,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         counting::scenarios(),
         kv::scenarios(),
         expiry::scenarios(),
+        lifetimes::scenarios(),
         listing::scenarios(),
         scale::scenarios(),
         input::scenarios(),
@@ -39,6 +42,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         races::scenarios(),
         cleanup::scenarios(),
         multi_handle::scenarios(),
+        cached_miss::scenarios(),
     ]
     .concat()
 }
