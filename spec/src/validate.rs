@@ -13,6 +13,11 @@ pub const MAX_ID_BYTES: usize = 255;
 pub const MAX_KEY_BYTES: usize = 512;
 /// Longest access or refresh token, in bytes (SPEC.md `VAL-4`).
 pub const MAX_SECRET_BYTES: usize = 8192;
+/// Deepest nesting of token metadata and session data, counting the metadata or data
+/// map itself as level 1 (SPEC.md `VAL-7`). Below serde_json's recursion limit (128) and
+/// MySQL's JSON depth limit (100) with room for the record and an encryption envelope
+/// around it, so nothing accepted is ever unreadable.
+pub const MAX_JSON_DEPTH: usize = 64;
 /// Every backend stores kv values of at least this many bytes (SPEC.md `KV-2`).
 pub const MIN_VALUE_BYTES: usize = 1 << 20;
 
@@ -81,6 +86,37 @@ pub fn timestamp(what: &str, value: DateTime<Utc>) -> Result<()> {
     Ok(())
 }
 
+/// Checks that `map` (token metadata or session data) nests arrays and objects at most
+/// [`MAX_JSON_DEPTH`] levels deep, the map being level 1 (SPEC.md `VAL-7`). Walks the
+/// value without recursion, so no input can overflow the stack here.
+pub fn json_depth(what: &str, map: &crate::token::JsonMap) -> Result<()> {
+    use serde_json::Value;
+    let nested = |v: &&Value| matches!(v, Value::Array(_) | Value::Object(_));
+    // The common record has flat metadata: no allocation then.
+    if !map.values().any(|v| nested(&v)) {
+        return Ok(());
+    }
+    // (value, its depth): the map's values are at level 2 when they nest.
+    let mut pending: Vec<(&Value, usize)> = map.values().filter(nested).map(|v| (v, 2)).collect();
+    while let Some((value, depth)) = pending.pop() {
+        if depth > MAX_JSON_DEPTH {
+            return Err(StorageError::InvalidInput(format!(
+                "{what} nests arrays and objects more than {MAX_JSON_DEPTH} levels deep"
+            )));
+        }
+        match value {
+            Value::Array(items) => {
+                pending.extend(items.iter().filter(nested).map(|v| (v, depth + 1)))
+            }
+            Value::Object(fields) => {
+                pending.extend(fields.values().filter(nested).map(|v| (v, depth + 1)))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Checks every rule a token must meet before it is stored.
 pub fn token(token: &AuthToken) -> Result<()> {
     id("token id", &token.token_id)?;
@@ -90,7 +126,8 @@ pub fn token(token: &AuthToken) -> Result<()> {
         secret("refresh token", refresh)?;
     }
     timestamp("issued_at", token.issued_at)?;
-    timestamp("expires_at", token.expires_at)
+    timestamp("expires_at", token.expires_at)?;
+    json_depth("token metadata", &token.metadata)
 }
 
 /// Checks every rule a session must meet before it is stored under `session_id`
@@ -106,7 +143,8 @@ pub fn session(session_id: &str, session: &SessionData) -> Result<()> {
     id("user id", &session.user_id)?;
     timestamp("created_at", session.created_at)?;
     timestamp("expires_at", session.expires_at)?;
-    timestamp("last_activity", session.last_activity)
+    timestamp("last_activity", session.last_activity)?;
+    json_depth("session data", &session.data)
 }
 
 #[cfg(test)]
@@ -124,5 +162,34 @@ mod tests {
         assert!(prefix("").is_ok());
         assert!(key("").is_err());
         assert!(key("a\0b").is_err());
+    }
+
+    /// `{"k": [[...[1]...]]}` with the map at level 1 and `levels` levels in all.
+    fn nested(levels: usize) -> crate::token::JsonMap {
+        let mut value = serde_json::json!(1);
+        for _ in 1..levels {
+            value = serde_json::Value::Array(vec![value]);
+        }
+        let mut map = crate::token::JsonMap::new();
+        map.insert("k".into(), value);
+        map
+    }
+
+    #[test]
+    fn json_depth_counts_the_map_as_level_one() {
+        assert!(json_depth("m", &crate::token::JsonMap::new()).is_ok());
+        assert!(json_depth("m", &nested(1)).is_ok());
+        assert!(json_depth("m", &nested(MAX_JSON_DEPTH)).is_ok());
+        let err = json_depth("m", &nested(MAX_JSON_DEPTH + 1)).unwrap_err();
+        assert!(matches!(err, StorageError::InvalidInput(_)), "{err}");
+        // Objects count like arrays; a deep branch next to shallow ones is found.
+        let mut value = serde_json::json!("leaf");
+        for i in 1..=MAX_JSON_DEPTH {
+            value = serde_json::json!({ format!("l{i}"): value, "flat": 1 });
+        }
+        let mut map = crate::token::JsonMap::new();
+        map.insert("shallow".into(), serde_json::json!([1, 2]));
+        map.insert("deep".into(), value);
+        assert!(json_depth("m", &map).is_err());
     }
 }

@@ -8,6 +8,7 @@ mod counting;
 mod expiry;
 mod folds;
 mod input;
+mod json;
 mod kv;
 mod lifetimes;
 mod listing;
@@ -35,6 +36,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         listing::scenarios(),
         scale::scenarios(),
         input::scenarios(),
+        json::scenarios(),
         namespaces::scenarios(),
         folds::scenarios(),
         concurrency::scenarios(),
