@@ -669,7 +669,23 @@ fn as_rule_says<T>(
     }
 }
 
-/// Every method once with `hostile` in every string argument.
+/// As [`as_rule_says`], and when the input is valid the call must also return `expected`
+/// (a read of what the barrage wrote: the hostile text must neither be altered nor alias
+/// anything else).
+fn returns_as_rule_says<T: PartialEq + std::fmt::Debug>(
+    result: Result<T, StorageError>,
+    rule: &Result<(), StorageError>,
+    expected: T,
+    call: &str,
+) -> Outcome {
+    match result {
+        Ok(value) if rule.is_ok() => expect_eq(&value, &expected, call),
+        other => as_rule_says(other, rule, call),
+    }
+}
+
+/// Every method once with `hostile` in every string argument; reads of valid input return
+/// exactly what was written.
 async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
     let s = ctx.storage();
     let h = hostile.as_str();
@@ -692,21 +708,30 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
         &rule,
         &call,
     )?;
+    // What the reads must return: the token if it was valid (hence stored), else nothing.
+    let stored_token = validate::token(&token).ok().map(|()| token.clone());
     let rule = validate::id("token id", h);
-    let call = format!("get_token({shown})");
-    as_rule_says(within_deadline(&call, s.get_token(h)).await?, &rule, &call)?;
+    let call = format!("get_token({shown}) after storing it");
+    returns_as_rule_says(
+        within_deadline(&call, s.get_token(h)).await?,
+        &rule,
+        stored_token.clone(),
+        &call,
+    )?;
     let rule = validate::secret("access token", h);
-    let call = format!("get_token_by_access_token({shown})");
-    as_rule_says(
+    let call = format!("get_token_by_access_token({shown}) after storing it");
+    returns_as_rule_says(
         within_deadline(&call, s.get_token_by_access_token(h)).await?,
         &rule,
+        stored_token.clone(),
         &call,
     )?;
     let rule = validate::id("user id", h);
-    let call = format!("list_user_tokens({shown})");
-    as_rule_says(
+    let call = format!("list_user_tokens({shown}) after storing it");
+    returns_as_rule_says(
         within_deadline(&call, s.list_user_tokens(h)).await?,
         &rule,
+        stored_token.into_iter().collect(),
         &call,
     )?;
 
@@ -721,18 +746,23 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
         &rule,
         &call,
     )?;
+    let stored_session = validate::session(h, &session)
+        .ok()
+        .map(|()| session.clone());
     let rule = validate::id("session id", h);
-    let call = format!("get_session({shown})");
-    as_rule_says(
+    let call = format!("get_session({shown}) after storing it");
+    returns_as_rule_says(
         within_deadline(&call, s.get_session(h)).await?,
         &rule,
+        stored_session.clone(),
         &call,
     )?;
     let rule = validate::id("user id", h);
-    let call = format!("list_user_sessions({shown})");
-    as_rule_says(
+    let call = format!("list_user_sessions({shown}) after storing it");
+    returns_as_rule_says(
         within_deadline(&call, s.list_user_sessions(h)).await?,
         &rule,
+        stored_session.into_iter().collect(),
         &call,
     )?;
 
@@ -745,13 +775,22 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
             &call,
         )?;
     }
-    let call = format!("get_kv({shown})");
-    as_rule_says(within_deadline(&call, s.get_kv(h)).await?, &rule, &call)?;
+    let key_stored = rule.is_ok();
+    let call = format!("get_kv({shown}) after storing it");
+    returns_as_rule_says(
+        within_deadline(&call, s.get_kv(h)).await?,
+        &rule,
+        key_stored.then(|| h.as_bytes().to_vec()),
+        &call,
+    )?;
+    // The only kv key in the store now is `h` (each barrage deletes its own): a listing
+    // by `h` returns exactly it, or nothing if it was not stored.
     let rule = validate::prefix(h);
-    let call = format!("list_kv_keys({shown})");
-    as_rule_says(
+    let call = format!("list_kv_keys({shown}) after storing it");
+    returns_as_rule_says(
         within_deadline(&call, s.list_kv_keys(h)).await?,
         &rule,
+        key_stored.then(|| h.to_string()).into_iter().collect(),
         &call,
     )?;
 
@@ -772,10 +811,40 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
         &rule,
         &call,
     )?;
+    // Everything the barrage stored is deleted again: reads find nothing.
+    let rule = validate::id("token id", h);
+    let call = format!("get_token({shown}) after deleting it");
+    returns_as_rule_says(
+        within_deadline(&call, s.get_token(h)).await?,
+        &rule,
+        None,
+        &call,
+    )?;
+    let rule = validate::secret("access token", h);
+    let call = format!("get_token_by_access_token({shown}) after deleting it");
+    returns_as_rule_says(
+        within_deadline(&call, s.get_token_by_access_token(h)).await?,
+        &rule,
+        None,
+        &call,
+    )?;
+    let rule = validate::key(h);
+    let call = format!("get_kv({shown}) after deleting it");
+    returns_as_rule_says(
+        within_deadline(&call, s.get_kv(h)).await?,
+        &rule,
+        None,
+        &call,
+    )?;
     let call = "count_active_sessions()";
-    within_deadline(call, s.count_active_sessions())
+    let count = within_deadline(call, s.count_active_sessions())
         .await?
         .check(call)?;
+    expect_eq(
+        &count,
+        &0,
+        &format!("count_active_sessions() after the barrage of {shown}"),
+    )?;
     let call = "cleanup_expired()";
     within_deadline(call, s.cleanup_expired())
         .await?
