@@ -26,17 +26,19 @@ pub struct Fixture {
     storage: Arc<dyn AuthStorage>,
     second: Option<Arc<dyn AuthStorage>>,
     teardown: Option<Teardown>,
+    capacity: Option<u64>,
 }
 
 /// A boxed teardown, its error as text.
 pub(crate) type Teardown = BoxFuture<'static, Result<(), String>>;
 
-/// A fixture taken apart: storage, second handle, teardown.
-pub(crate) type FixtureParts = (
-    Arc<dyn AuthStorage>,
-    Option<Arc<dyn AuthStorage>>,
-    Option<Teardown>,
-);
+/// A fixture taken apart.
+pub(crate) struct FixtureParts {
+    pub(crate) storage: Arc<dyn AuthStorage>,
+    pub(crate) second: Option<Arc<dyn AuthStorage>>,
+    pub(crate) teardown: Option<Teardown>,
+    pub(crate) capacity: Option<u64>,
+}
 
 impl Fixture {
     /// A fixture over `storage`, which must start empty.
@@ -45,7 +47,17 @@ impl Fixture {
             storage: Arc::new(storage),
             second: None,
             teardown: None,
+            capacity: None,
         }
+    }
+
+    /// This fixture declaring that the store was configured to hold at most `bytes` of
+    /// live data, by its own accounting (e.g. `UnifiedStorageConfig::max_memory`): the
+    /// `capacity` scenarios churn far more than that through a small live set, then fill
+    /// it. Claim the `capacity` capability with it.
+    pub fn with_capacity(mut self, bytes: u64) -> Self {
+        self.capacity = Some(bytes);
+        self
     }
 
     /// This fixture with a second, independent handle on the same data (another pool,
@@ -79,7 +91,12 @@ impl Fixture {
     }
 
     pub(crate) fn into_parts(self) -> FixtureParts {
-        (self.storage, self.second, self.teardown)
+        FixtureParts {
+            storage: self.storage,
+            second: self.second,
+            teardown: self.teardown,
+            capacity: self.capacity,
+        }
     }
 }
 
@@ -88,6 +105,7 @@ impl fmt::Debug for Fixture {
         f.debug_struct("Fixture")
             .field("second_handle", &self.second.is_some())
             .field("teardown", &self.teardown.is_some())
+            .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
 }

@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::task::JoinError;
 
-use crate::fixture::{Fixture, FixtureError, IntoFixture, Teardown};
+use crate::fixture::{Fixture, FixtureError, FixtureParts, IntoFixture, Teardown};
 use crate::report::{BackendReport, Report, ScenarioReport};
 
 /// How long one scenario (fixture set-up, body and teardown each) may take by default.
@@ -87,12 +87,20 @@ pub async fn run_scenario(
     timeout: Duration,
 ) -> ScenarioRun {
     let started = Instant::now();
-    let (storage, second, teardown) = fixture.into_parts();
+    let FixtureParts {
+        storage,
+        second,
+        teardown,
+        capacity,
+    } = fixture.into_parts();
     let missing = claimed.missing(scenario.needs);
     let verdict = if missing.is_empty() {
         let mut ctx = Ctx::new(storage, timing);
         if let Some(second) = second {
             ctx = ctx.with_second_handle(second);
+        }
+        if let Some(capacity) = capacity {
+            ctx = ctx.with_capacity(capacity);
         }
         run_body(scenario, ctx, timeout).await
     } else {

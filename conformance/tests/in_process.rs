@@ -2,7 +2,9 @@
 //! `conformance_suite!`, each claiming every capability with a second handle on the same
 //! data.
 
-use authstore_backends::{EncryptedStorage, EncryptionKey, MemoryStorage, UnifiedStorage};
+use authstore_backends::{
+    EncryptedStorage, EncryptionKey, MemoryStorage, UnifiedStorage, UnifiedStorageConfig,
+};
 use authstore_conformance::{Fixture, conformance_suite};
 use authstore_spec::AuthStorage;
 
@@ -27,10 +29,23 @@ conformance_suite!(
     timing = MemoryStorage::TIMING,
 );
 
+/// The capacity `unified` is configured with and declares: large enough for every other
+/// scenario (1 MiB values, 10 000 sessions), small enough to churn 32 times over quickly.
+const UNIFIED_CAPACITY: usize = 32 << 20;
+
+/// A `UnifiedStorage` bounded to [`UNIFIED_CAPACITY`], declared to the capacity scenarios.
+fn bounded_unified() -> Fixture {
+    let storage = UnifiedStorage::with_config(UnifiedStorageConfig {
+        max_memory: UNIFIED_CAPACITY,
+        ..UnifiedStorageConfig::default()
+    });
+    shared(storage).with_capacity(UNIFIED_CAPACITY as u64)
+}
+
 conformance_suite!(
     unified,
-    async { shared(UnifiedStorage::new()) },
-    capabilities = [expiry, concurrency, large_values, multi_handle],
+    async { bounded_unified() },
+    capabilities = [expiry, concurrency, large_values, multi_handle, capacity],
     timing = UnifiedStorage::TIMING,
 );
 

@@ -16,6 +16,7 @@ pub struct Ctx {
     storage: Arc<dyn AuthStorage>,
     second: Option<Arc<dyn AuthStorage>>,
     timing: TimingProfile,
+    capacity: Option<u64>,
 }
 
 impl Ctx {
@@ -25,7 +26,25 @@ impl Ctx {
             storage,
             second: None,
             timing,
+            capacity: None,
         }
+    }
+
+    /// This context declaring the store's configured capacity in bytes of live data.
+    pub fn with_capacity(mut self, bytes: u64) -> Self {
+        self.capacity = Some(bytes);
+        self
+    }
+
+    /// The declared capacity; a failure if the backend claimed `capacity` but its
+    /// fixture declared none.
+    pub fn capacity(&self) -> Result<u64, Failure> {
+        self.capacity.ok_or_else(|| {
+            Failure::new(
+                "the backend claims the capacity capability but its fixture declared no \
+                 capacity (Fixture::with_capacity)",
+            )
+        })
     }
 
     /// This context with a second, independent handle on the same data.
@@ -66,6 +85,7 @@ impl fmt::Debug for Ctx {
         f.debug_struct("Ctx")
             .field("second_handle", &self.second.is_some())
             .field("timing", &self.timing)
+            .field("capacity", &self.capacity)
             .finish_non_exhaustive()
     }
 }

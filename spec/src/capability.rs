@@ -16,15 +16,19 @@ pub enum Capability {
     LargeValues,
     /// A second, independent handle on the same data (another pool, another node).
     MultiHandle,
+    /// A configured capacity, which the fixture declares: scenarios that churn far more
+    /// data than it through a small live set, then fill it.
+    Capacity,
 }
 
 impl Capability {
     /// Every capability, in report order.
-    pub const ALL: [Capability; 4] = [
+    pub const ALL: [Capability; 5] = [
         Capability::Expiry,
         Capability::Concurrency,
         Capability::LargeValues,
         Capability::MultiHandle,
+        Capability::Capacity,
     ];
 
     /// The name used in reports and on the command line.
@@ -34,6 +38,7 @@ impl Capability {
             Capability::Concurrency => "concurrency",
             Capability::LargeValues => "large-values",
             Capability::MultiHandle => "multi-handle",
+            Capability::Capacity => "capacity",
         }
     }
 
@@ -60,7 +65,8 @@ impl Capabilities {
         .with(Capability::Expiry)
         .with(Capability::Concurrency)
         .with(Capability::LargeValues);
-    /// Every capability, multi-handle included.
+    /// Every capability a store without a configured capacity can claim: [`Self::CORE`]
+    /// and multi-handle. A bounded store adds [`Capability::Capacity`].
     pub const ALL: Capabilities = Capabilities::CORE.with(Capability::MultiHandle);
 
     /// This set with `capability` added.

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use authstore_spec::time::kv_expiry;
 use authstore_spec::{
-    AuthStorage, AuthToken, Result, SessionData, TimingProfile, async_trait, validate,
+    AuthStorage, AuthToken, Result, SessionData, StorageError, TimingProfile, async_trait, validate,
 };
 use chrono::Utc;
 
@@ -149,6 +149,23 @@ impl UnifiedStorage {
     }
 }
 
+impl UnifiedStorage {
+    /// Runs `write`; if the memory limit refused it, removes every expired item (their
+    /// charges with them) and runs it once more, so expired data never takes the place
+    /// of live data (SPEC.md `CAP-1`). A refused write charged and changed nothing, so
+    /// running it again is safe. The cleanup costs a pass over the maps, paid only when
+    /// the store is full.
+    fn with_room<T>(&self, write: impl Fn() -> Result<T>) -> Result<T> {
+        match write() {
+            Err(StorageError::CapacityExceeded(_)) => {
+                self.core.cleanup();
+                write()
+            }
+            other => other,
+        }
+    }
+}
+
 impl fmt::Debug for UnifiedStorage {
     // Counters only: the data holds secrets (access tokens) that must not reach logs.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -164,7 +181,7 @@ impl fmt::Debug for UnifiedStorage {
 impl AuthStorage for UnifiedStorage {
     async fn store_token(&self, token: &AuthToken) -> Result<()> {
         validate::token(token)?;
-        self.core.put_token(token, false)
+        self.with_room(|| self.core.put_token(token, false))
     }
 
     async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
@@ -179,7 +196,7 @@ impl AuthStorage for UnifiedStorage {
 
     async fn update_token(&self, token: &AuthToken) -> Result<()> {
         validate::token(token)?;
-        self.core.put_token(token, true)
+        self.with_room(|| self.core.put_token(token, true))
     }
 
     async fn delete_token(&self, token_id: &str) -> Result<()> {
@@ -195,7 +212,7 @@ impl AuthStorage for UnifiedStorage {
 
     async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
         validate::session(session_id, data)?;
-        self.core.put_session(data)
+        self.with_room(|| self.core.put_session(data))
     }
 
     async fn get_session(&self, session_id: &str) -> Result<Option<SessionData>> {
@@ -222,7 +239,7 @@ impl AuthStorage for UnifiedStorage {
         validate::key(key)?;
         let now = Utc::now();
         let expires_at = kv_expiry(now, Some(ttl.unwrap_or(self.config.default_ttl)));
-        self.core.put_kv(key, value, expires_at, now)
+        self.with_room(|| self.core.put_kv(key, value, expires_at, now))
     }
 
     async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {

@@ -89,7 +89,7 @@ impl Parse for SuiteInput {
     }
 }
 
-/// `[expiry, concurrency, large_values, multi_handle]`, any subset, any order.
+/// `[expiry, concurrency, large_values, multi_handle, capacity]`, any subset, any order.
 fn parse_capabilities(input: ParseStream<'_>) -> syn::Result<Vec<(Capability, Ident)>> {
     let content;
     bracketed!(content in input);
@@ -101,12 +101,13 @@ fn parse_capabilities(input: ParseStream<'_>) -> syn::Result<Vec<(Capability, Id
             "concurrency" => Capability::Concurrency,
             "large_values" => Capability::LargeValues,
             "multi_handle" => Capability::MultiHandle,
+            "capacity" => Capability::Capacity,
             other => {
                 return Err(syn::Error::new(
                     ident.span(),
                     format!(
                         "unknown capability `{other}`; expected expiry, concurrency, \
-                         large_values or multi_handle"
+                         large_values, multi_handle or capacity"
                     ),
                 ));
             }
@@ -214,6 +215,7 @@ fn capabilities_tokens(set: Capabilities) -> TokenStream2 {
             Capability::Concurrency => quote!(Concurrency),
             Capability::LargeValues => quote!(LargeValues),
             Capability::MultiHandle => quote!(MultiHandle),
+            Capability::Capacity => quote!(Capacity),
             // `Capability` is non-exhaustive: a new one must be taught to this macro.
             other => {
                 let message = format!("conformance_suite! does not know capability `{other}`");

@@ -5,10 +5,12 @@
 //! over a clone of the same inner store with the same key, as two application nodes
 //! would be configured.
 
-use authstore_backends::{EncryptedStorage, EncryptionKey, MemoryStorage, UnifiedStorage};
+use authstore_backends::{
+    EncryptedStorage, EncryptionKey, MemoryStorage, UnifiedStorage, UnifiedStorageConfig,
+};
 use authstore_conformance::provision::{self, Service, Source};
 use authstore_conformance::{BackendUnderTest, Fixture};
-use authstore_spec::{AuthStorage, Capabilities};
+use authstore_spec::{AuthStorage, Capabilities, Capability};
 
 /// A backend the CLI knows by name.
 pub(crate) struct Builtin {
@@ -94,10 +96,20 @@ fn memory(_: Source) -> BackendUnderTest {
         .with_timing(MemoryStorage::TIMING)
 }
 
+/// The capacity the `unified` cell is configured with and declares: room for every other
+/// scenario (1 MiB values, 10 000 sessions), small enough to churn 32 times over quickly.
+const UNIFIED_CAPACITY: usize = 32 << 20;
+
 fn unified(_: Source) -> BackendUnderTest {
-    BackendUnderTest::new("unified", || async { shared(UnifiedStorage::new()) })
-        .with_capabilities(Capabilities::ALL)
-        .with_timing(UnifiedStorage::TIMING)
+    BackendUnderTest::new("unified", || async {
+        let storage = UnifiedStorage::with_config(UnifiedStorageConfig {
+            max_memory: UNIFIED_CAPACITY,
+            ..UnifiedStorageConfig::default()
+        });
+        shared(storage).with_capacity(UNIFIED_CAPACITY as u64)
+    })
+    .with_capabilities(Capabilities::ALL.with(Capability::Capacity))
+    .with_timing(UnifiedStorage::TIMING)
 }
 
 fn encrypted_memory(_: Source) -> BackendUnderTest {

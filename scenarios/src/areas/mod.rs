@@ -2,6 +2,7 @@
 
 mod access;
 mod cached_miss;
+mod capacity;
 mod cleanup;
 mod concurrency;
 mod counting;
@@ -31,6 +32,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         sessions::scenarios(),
         counting::scenarios(),
         kv::scenarios(),
+        capacity::scenarios(),
         expiry::scenarios(),
         lifetimes::scenarios(),
         listing::scenarios(),

@@ -1,0 +1,211 @@
+//! A store with a configured capacity (declared by the fixture) keeps accepting writes
+//! while its live data stays under that capacity, however much was written, overwritten,
+//! deleted or expired before (`CAP-1`); a write past it is refused with
+//! `CapacityExceeded` and changes nothing (`CAP-2`).
+//!
+//! The scenario pushes at least 1 GiB (and at least 32 capacities) through a live set of
+//! an eighth of the capacity — overwrites, deletes, values that expire at once, tokens
+//! and sessions stored and deleted — then fills the store: at least half the capacity
+//! must still be free, and the store must refuse to go past it. A usage counter that
+//! never decreases, or that keeps charging expired or deleted items, fails here.
+
+use std::time::Duration;
+
+use authstore_spec::{AuthToken, Capabilities, Capability, ErrorKind, SessionData};
+
+use crate::check::{Check, Failure, Outcome, ensure, expect_bytes};
+use crate::{Ctx, Scenario, scenario};
+
+const HOUR: Duration = Duration::from_secs(3600);
+/// Least cumulative volume of the churn.
+const CHURN_BYTES: u64 = 1 << 30;
+/// Keys of the live set.
+const LIVE_KEYS: u64 = 8;
+
+pub(crate) fn scenarios() -> Vec<Scenario> {
+    vec![scenario!(
+        kv_capacity_reclaims_churned_data,
+        Kv,
+        ["CAP-1", "CAP-2", "KV-5", "ERR-1", "GEN-4"],
+        Capabilities::NONE.with(Capability::Capacity),
+        "≥ 1 GiB of overwrites, deletes and expiring writes through a live set of 1/8 of \
+         the declared capacity never gives CapacityExceeded; afterwards at least half the \
+         capacity can be filled, and a write past it is refused and changes nothing",
+        capacity_reclaims_churned_data
+    )]
+}
+
+/// A value of `len` bytes that says which write made it.
+fn value(len: u64, writer: u64) -> Vec<u8> {
+    let len = usize::try_from(len).unwrap_or(usize::MAX);
+    let mut v = vec![(writer % 251) as u8; len];
+    let tag = writer.to_le_bytes();
+    let n = tag.len().min(v.len());
+    v[..n].copy_from_slice(&tag[..n]);
+    v
+}
+
+async fn capacity_reclaims_churned_data(ctx: Ctx) -> Outcome {
+    let s = ctx.storage();
+    let capacity = ctx.capacity()?;
+    ensure(capacity >= 64 * 1024, || {
+        format!(
+            "the declared capacity of {capacity} bytes is too small for this scenario (64 KiB at least)"
+        )
+    })?;
+    // Live data: LIVE_KEYS values of capacity/64 each, an eighth of the capacity.
+    let chunk = capacity / 64;
+    let churn = CHURN_BYTES.max(capacity.saturating_mul(32));
+    let writes = churn.div_ceil(chunk);
+    let key = |i: u64| format!("cap/live/{}", i % LIVE_KEYS);
+    let mut last = vec![0u64; LIVE_KEYS as usize];
+    let fail = |call: String| {
+        move |err: authstore_spec::StorageError| {
+            Failure::new(format!(
+                "{call} during the churn, with live data of about 1/8 of the declared capacity \
+                 of {capacity} bytes: expected success, got error {:?}: {err}",
+                err.kind()
+            ))
+        }
+    };
+    for w in 0..writes {
+        let k = key(w);
+        match w % 4 {
+            // Delete then store again.
+            0 => {
+                s.delete_kv(&k)
+                    .await
+                    .map_err(fail(format!("delete_kv({k})")))?;
+                s.store_kv(&k, &value(chunk, w), None)
+                    .await
+                    .map_err(fail(format!("store_kv({k}) write #{w}")))?;
+            }
+            // A value that expires at once, under a key never used again.
+            1 => {
+                let gone = format!("cap/expired/{w}");
+                s.store_kv(&gone, &value(chunk, w), Some(Duration::from_nanos(1)))
+                    .await
+                    .map_err(fail(format!("store_kv({gone}, ttl 1 ns) write #{w}")))?;
+                s.store_kv(&k, &value(chunk, w), Some(HOUR))
+                    .await
+                    .map_err(fail(format!("store_kv({k}) write #{w}")))?;
+            }
+            // Overwrites.
+            _ => s
+                .store_kv(&k, &value(chunk, w), None)
+                .await
+                .map_err(fail(format!("store_kv({k}) write #{w}")))?,
+        }
+        last[(w % LIVE_KEYS) as usize] = w;
+        // Records too: a token and a session stored, one stored already expired, and
+        // the first deleted again.
+        if w % 8 == 0 {
+            let id = format!("cap-{}", w % 64);
+            let token = AuthToken::new(&id, "cap-user", format!("{id}-acc"), HOUR)
+                .with_metadata("pad", serde_json::json!("x".repeat(512)));
+            s.store_token(&token)
+                .await
+                .map_err(fail(format!("store_token({id})")))?;
+            s.delete_token(&id)
+                .await
+                .map_err(fail(format!("delete_token({id})")))?;
+            let past = chrono::Utc::now() - chrono::Duration::seconds(1);
+            let session = SessionData::new(format!("cap-{w}"), "cap-user", HOUR)
+                .with_data("pad", serde_json::json!("y".repeat(512)))
+                .with_expires_at(past);
+            s.store_session(&session.session_id, &session)
+                .await
+                .map_err(fail(format!("store_session(cap-{w}) already expired")))?;
+        }
+    }
+    for (i, w) in last.iter().enumerate() {
+        let k = key(i as u64);
+        let got = s.get_kv(&k).await.check(&format!("get_kv({k})"))?;
+        expect_bytes(
+            got.as_deref(),
+            Some(&value(chunk, *w)),
+            &format!("get_kv({k}) after the churn: the value of write #{w}"),
+        )?;
+    }
+
+    // Fill: at least half the capacity must be free again, and the store must stop
+    // before its live data passes the capacity.
+    let most = capacity / chunk + 1;
+    let mut filled = 0u64;
+    let refused_at = loop {
+        let k = format!("cap/fill/{filled}");
+        match s.store_kv(&k, &value(chunk, filled), None).await {
+            Ok(()) => filled += 1,
+            Err(err)
+                if err.kind() == ErrorKind::CapacityExceeded
+                    || err.kind() == ErrorKind::InvalidInput =>
+            {
+                break k;
+            }
+            Err(err) => {
+                return Err(Failure::new(format!(
+                    "store_kv({k}) while filling the store: expected Ok or CapacityExceeded, \
+                     got error {:?}: {err}",
+                    err.kind()
+                )));
+            }
+        }
+        ensure(filled <= most, || {
+            format!(
+                "stored {filled} values of {chunk} bytes on top of the live set ({} bytes in \
+                 all) with a declared capacity of {capacity} bytes: the capacity is not \
+                 enforced (CAP-2)",
+                (filled + LIVE_KEYS) * chunk
+            )
+        })?;
+    };
+    ensure(filled * chunk >= capacity / 2, || {
+        format!(
+            "after the churn only {filled} values of {chunk} bytes ({} bytes) fitted next to \
+             a live set of {} bytes before CapacityExceeded, with a declared capacity of \
+             {capacity} bytes: deleted, overwritten or expired data still counts (CAP-1)",
+            filled * chunk,
+            LIVE_KEYS * chunk
+        )
+    })?;
+    let got = s
+        .get_kv(&refused_at)
+        .await
+        .check(&format!("get_kv({refused_at})"))?;
+    expect_bytes(
+        got.as_deref(),
+        None,
+        &format!("get_kv({refused_at}) after its store_kv was refused (GEN-4)"),
+    )?;
+    // A refused overwrite leaves the old value.
+    let k = key(0);
+    let big = value(capacity + 1, 0);
+    match s.store_kv(&k, &big, None).await {
+        Err(err)
+            if err.kind() == ErrorKind::CapacityExceeded
+                || err.kind() == ErrorKind::InvalidInput => {}
+        other => {
+            return Err(Failure::new(format!(
+                "store_kv({k}) with a value larger than the declared capacity: expected \
+                 CapacityExceeded (or InvalidInput), got {:?}",
+                other.map_err(|e| e.kind())
+            )));
+        }
+    }
+    let got = s.get_kv(&k).await.check(&format!("get_kv({k})"))?;
+    expect_bytes(
+        got.as_deref(),
+        Some(&value(chunk, last[0])),
+        &format!("get_kv({k}) after a refused overwrite (GEN-4)"),
+    )?;
+    // Freeing space makes room again.
+    for i in 0..filled {
+        let k = format!("cap/fill/{i}");
+        s.delete_kv(&k).await.check(&format!("delete_kv({k})"))?;
+    }
+    s.store_kv(&refused_at, &value(chunk, 0), None)
+        .await
+        .check(&format!(
+            "store_kv({refused_at}) after the fill was deleted"
+        ))
+}
