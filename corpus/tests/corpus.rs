@@ -1,0 +1,255 @@
+//! The catalogue against the corpus: the correct backend passes every scenario, and
+//! every [`Bug`] makes at least one scenario fail.
+//!
+//! `every_bug_is_caught` runs, for each bug, its `caught_by()` scenarios first and the
+//! rest of the catalogue only if none of them failed; it prints a table of what caught
+//! each bug, writes it to `target/corpus/report.md`, warns where a declared scenario
+//! did not fail, and fails if a bug went uncaught or names a scenario the catalogue does
+//! not have. Bugs run [`BUGS_AT_ONCE`] at a time on a multi-thread runtime; a bug that
+//! makes a scenario hang costs [`TIMEOUT`], then counts as caught.
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use authstore_conformance::{DEFAULT_TIMEOUT, Fixture, Verdict, run_scenario};
+use authstore_corpus::{BrokenStorage, Bug, TIMING};
+use authstore_scenarios::{Scenario, catalogue};
+use authstore_spec::Capabilities;
+use futures::StreamExt;
+
+/// Per scenario (fixture, body and teardown each): a quarter of the runner's default, so
+/// a bug that makes a scenario hang costs 30 s, not 2 min. The slowest scenario of the
+/// correct backend takes a few seconds on a loaded 2-core machine.
+const TIMEOUT: Duration = Duration::from_secs(30);
+const _: () = assert!(TIMEOUT.as_secs() <= DEFAULT_TIMEOUT.as_secs());
+/// Bugs hunted at once.
+const BUGS_AT_ONCE: usize = 4;
+/// Scenarios of one bug (or of the base run) run at once.
+const SCENARIOS_AT_ONCE: usize = 8;
+/// Failure messages in the table are cut to about this many characters.
+const MESSAGE_CHARS: usize = 150;
+
+/// Two handles on one fresh store with `bug`.
+fn fixture(bug: Option<Bug>) -> Fixture {
+    let first = BrokenStorage::new(bug);
+    let second = first.second_handle();
+    Fixture::new(first).with_second_handle(second)
+}
+
+/// Runs one scenario on a fresh store with `bug`, claiming every capability.
+async fn verdict(scenario: Scenario, bug: Option<Bug>) -> (Scenario, Verdict) {
+    let run = run_scenario(&scenario, fixture(bug), Capabilities::ALL, TIMING, TIMEOUT).await;
+    (scenario, run.verdict)
+}
+
+/// Runs `scenarios` on fresh stores with `bug`, [`SCENARIOS_AT_ONCE`] at a time; the
+/// verdicts come back in the order given.
+async fn verdicts(scenarios: Vec<Scenario>, bug: Option<Bug>) -> Vec<(Scenario, Verdict)> {
+    let mut done: Vec<(usize, (Scenario, Verdict))> = futures::stream::iter(scenarios)
+        .enumerate()
+        .map(|(i, scenario)| async move { (i, verdict(scenario, bug).await) })
+        .buffer_unordered(SCENARIOS_AT_ONCE)
+        .collect()
+        .await;
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, v)| v).collect()
+}
+
+/// One line of at most [`MESSAGE_CHARS`] characters, fit for a Markdown table cell.
+fn abbreviate(message: &str) -> String {
+    let line: String = message
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|");
+    if line.chars().count() <= MESSAGE_CHARS {
+        return line;
+    }
+    let cut: String = line.chars().take(MESSAGE_CHARS).collect();
+    format!("{cut}…")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn correct_backend_passes_the_whole_catalogue() {
+    let started = Instant::now();
+    let results = verdicts(catalogue(), None).await;
+    let mut failures = Vec::new();
+    let mut beyond_all = Vec::new();
+    for (scenario, verdict) in &results {
+        match verdict {
+            Verdict::Passed => {}
+            // Capabilities::ALL is every capability a store without a configured
+            // capacity can claim; scenarios needing more are not this backend's.
+            Verdict::NotClaimed(_) if !Capabilities::ALL.missing(scenario.needs).is_empty() => {
+                beyond_all.push(format!("{}: {verdict}", scenario.id));
+            }
+            other => failures.push(format!("{}: {other}", scenario.id)),
+        }
+    }
+    println!(
+        "correct backend: {} scenarios, {} passed, {} failed, {} need more than \
+         Capabilities::ALL, in {:.1?}",
+        results.len(),
+        results.len() - failures.len() - beyond_all.len(),
+        failures.len(),
+        beyond_all.len(),
+        started.elapsed()
+    );
+    for line in &beyond_all {
+        println!("  not claimed: {line}");
+    }
+    assert!(
+        failures.is_empty(),
+        "the correct BrokenStorage (bug = None) must pass every scenario; {} did not:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// What hunting one bug found.
+#[derive(Debug)]
+struct Hunt {
+    bug: Bug,
+    /// Scenarios that failed, declared ones first, each with its message.
+    caught: Vec<(&'static str, String)>,
+    /// Declared scenarios that passed.
+    missed: Vec<&'static str>,
+    /// Declared ids the catalogue does not have.
+    unknown: Vec<&'static str>,
+    took: Duration,
+}
+
+async fn hunt(bug: Bug, all: &[Scenario]) -> Hunt {
+    let started = Instant::now();
+    let declared = bug.caught_by();
+    let unknown: Vec<&'static str> = declared
+        .iter()
+        .copied()
+        .filter(|id| !all.iter().any(|s| s.id == *id))
+        .collect();
+    let first: Vec<Scenario> = declared
+        .iter()
+        .filter_map(|id| all.iter().find(|s| s.id == *id).copied())
+        .collect();
+    let mut caught = Vec::new();
+    let mut missed = Vec::new();
+    for (scenario, verdict) in verdicts(first, Some(bug)).await {
+        match verdict {
+            Verdict::Failed(message) => caught.push((scenario.id, message)),
+            _ => missed.push(scenario.id),
+        }
+    }
+    if caught.is_empty() {
+        let rest: Vec<Scenario> = all
+            .iter()
+            .filter(|s| !declared.contains(&s.id))
+            .copied()
+            .collect();
+        for (scenario, verdict) in verdicts(rest, Some(bug)).await {
+            if let Verdict::Failed(message) = verdict {
+                caught.push((scenario.id, message));
+            }
+        }
+    }
+    Hunt {
+        bug,
+        caught,
+        missed,
+        unknown,
+        took: started.elapsed(),
+    }
+}
+
+/// The Markdown report: one row per bug.
+fn report(hunts: &[Hunt], took: Duration) -> String {
+    let caught = hunts.iter().filter(|h| !h.caught.is_empty()).count();
+    let mut text = format!(
+        "# Broken-backend corpus\n\n{caught} of {} bugs caught by the catalogue, in {:.1?}.\n\n\
+         | Bug | Class | Caught by | Failure (abbreviated) |\n| --- | --- | --- | --- |\n",
+        hunts.len(),
+        took
+    );
+    for hunt in hunts {
+        let (scenario, message) = hunt
+            .caught
+            .first()
+            .map_or(("**not caught**", String::new()), |(id, message)| {
+                (*id, abbreviate(message))
+            });
+        let _ = writeln!(
+            text,
+            "| `{}` | {} | `{scenario}` | {message} |",
+            hunt.bug.name(),
+            hunt.bug.class()
+        );
+    }
+    text
+}
+
+/// `target/corpus`, next to the directory this test binary runs from.
+fn report_dir() -> PathBuf {
+    let target = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.ancestors().nth(3).map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target")));
+    target.join("corpus")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_bug_is_caught() {
+    let started = Instant::now();
+    let all = catalogue();
+    let all = &all;
+    let mut hunts: Vec<Hunt> = futures::stream::iter(Bug::ALL.iter().copied())
+        .map(|bug| hunt(bug, all))
+        .buffer_unordered(BUGS_AT_ONCE)
+        .collect()
+        .await;
+    hunts.sort_by_key(|h| Bug::ALL.iter().position(|b| *b == h.bug));
+    let took = started.elapsed();
+
+    let text = report(&hunts, took);
+    println!("{text}");
+    let dir = report_dir();
+    let path = dir.join("report.md");
+    std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::write(&path, &text))
+        .unwrap_or_else(|err| panic!("writing {}: {err}", path.display()));
+    println!("written to {}", path.display());
+
+    let mut slowest: Vec<&Hunt> = hunts.iter().collect();
+    slowest.sort_by_key(|h| std::cmp::Reverse(h.took));
+    for hunt in slowest.iter().take(5) {
+        println!("slowest: {} took {:.1?}", hunt.bug.name(), hunt.took);
+    }
+
+    let mut problems = Vec::new();
+    for hunt in &hunts {
+        let name = hunt.bug.name();
+        for id in &hunt.unknown {
+            problems.push(format!(
+                "{name}: caught_by() names `{id}`, which is not in the catalogue"
+            ));
+        }
+        if hunt.caught.is_empty() {
+            problems.push(format!(
+                "{name} ({}): no scenario caught it — {}",
+                hunt.bug.class(),
+                hunt.bug.defect()
+            ));
+        } else if !hunt.missed.is_empty() {
+            let others: Vec<&str> = hunt.caught.iter().map(|(id, _)| *id).collect();
+            println!(
+                "warning: {name}: declared scenario(s) {:?} did not fail; failing: {others:?}",
+                hunt.missed
+            );
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "{} problem(s) with the corpus:\n{}",
+        problems.len(),
+        problems.join("\n")
+    );
+}
