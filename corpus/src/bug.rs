@@ -397,6 +397,9 @@ bugs! {
     /// `cleanup_expired` removes expired sessions but not their expiry-index entries, so the count drops below the live sessions.
     CleanupLeavesExpiryEntries: Cleanup, ["cleanup_removes_stored_expired_keeps_live"];
 
+    /// Removing a token deletes its access-index entry without checking that the entry still names it, so removing an expired former holder unindexes the live token that took its access token since.
+    RemovalDropsReusedAccessIndex: Cleanup, ["access_removing_a_former_holder_keeps_the_new_one"];
+
     /// `cleanup_expired` removes expired records but leaves their ids in the user indexes.
     CleanupKeepsUserIndex: Cleanup, ["tokens_id_reuse_leaves_no_stale_index", "sessions_id_reuse_keeps_lists_and_count_exact"];
 

@@ -232,7 +232,9 @@ impl State {
         if !keep_access {
             let access = self.access_key(&old.access_token);
             // Another token may have taken the access token since this one expired.
-            if self.by_access.get(&access) == Some(&key) {
+            if self.is(Bug::RemovalDropsReusedAccessIndex)
+                || self.by_access.get(&access) == Some(&key)
+            {
                 self.by_access.remove(&access);
             }
         }

@@ -253,3 +253,83 @@ async fn every_bug_is_caught() {
         problems.join("\n")
     );
 }
+
+/// The README's table names every bug with its defect and catching scenarios, so the
+/// published list cannot drift from the code.
+#[test]
+fn readme_lists_every_bug() {
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(&format!("## The bugs ({})", Bug::ALL.len())),
+        "corpus/README.md: the heading must say {} bugs",
+        Bug::ALL.len()
+    );
+    for bug in Bug::ALL {
+        let caught_by: Vec<String> = bug.caught_by().iter().map(|s| format!("`{s}`")).collect();
+        let row = format!(
+            "| `{}` | {} | {} | {} |",
+            bug.name(),
+            bug.class().name(),
+            bug.defect(),
+            caught_by.join(", ")
+        );
+        assert!(
+            readme.contains(&row),
+            "corpus/README.md has no row ending in\n{row}"
+        );
+    }
+}
+
+/// Runs of each race bug in [`race_bugs_are_caught_in_every_run`].
+const RACE_RUNS: usize = 20;
+
+/// Every bug of the concurrency class (a check-then-act window, indexes written under
+/// separate locks, a listing paged under separate locks) is caught by its declared
+/// scenarios in every one of [`RACE_RUNS`] runs: a race scenario that catches its bug
+/// only sometimes would let a racy backend pass at random.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn race_bugs_are_caught_in_every_run() {
+    let started = Instant::now();
+    let races: Vec<Bug> = Bug::ALL
+        .iter()
+        .copied()
+        .filter(|bug| bug.class() == authstore_corpus::BugClass::Concurrency)
+        .collect();
+    assert!(!races.is_empty(), "the corpus has no concurrency bug");
+    let runs: Vec<(Bug, usize)> = races
+        .iter()
+        .flat_map(|bug| (0..RACE_RUNS).map(move |run| (*bug, run)))
+        .collect();
+    let caught: Vec<(Bug, bool)> = futures::stream::iter(runs)
+        .map(|(bug, _)| async move {
+            let scenarios: Vec<Scenario> = bug
+                .caught_by()
+                .iter()
+                .filter_map(|id| authstore_scenarios::find(id))
+                .collect();
+            let results = verdicts(scenarios, Some(bug)).await;
+            (bug, results.iter().any(|(_, verdict)| verdict.is_failed()))
+        })
+        .buffer_unordered(BUGS_AT_ONCE)
+        .collect()
+        .await;
+    let mut report = String::new();
+    let mut missed = Vec::new();
+    for bug in &races {
+        let hits = caught.iter().filter(|(b, hit)| b == bug && *hit).count();
+        let _ = writeln!(
+            report,
+            "{}: caught in {hits} of {RACE_RUNS} runs",
+            bug.name()
+        );
+        if hits < RACE_RUNS {
+            missed.push(format!("{} ({hits}/{RACE_RUNS})", bug.name()));
+        }
+    }
+    println!("{report}race bugs checked in {:.1?}", started.elapsed());
+    assert!(
+        missed.is_empty(),
+        "race bugs not caught in every run by their declared scenarios: {}",
+        missed.join(", ")
+    );
+}

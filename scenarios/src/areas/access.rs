@@ -122,6 +122,16 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             lookup_follows_the_current_holder
         ),
         scenario!(
+            access_removing_a_former_holder_keeps_the_new_one,
+            AccessTokens,
+            ["ACC-3", "ACC-4", "TOK-9", "TOK-12", "CLN-1"],
+            Capabilities::NONE,
+            "after an expired token's access token passes to a live one, removing the \
+             expired one (cleanup, delete, or a re-store with another access token) leaves \
+             the access token resolving to the live holder",
+            removing_a_former_holder_keeps_the_new_one
+        ),
+        scenario!(
             access_non_ascii_access_tokens_match_byte_for_byte,
             AccessTokens,
             ["ACC-1", "ACC-6"],
@@ -437,6 +447,66 @@ async fn non_ascii_access_tokens_match_byte_for_byte(ctx: Ctx) -> Outcome {
     for other in ["🔐🦀", "🔐🦀-עברית-مرحبא", "🔐🦀-עברית-مرحبا ", "🔐"]
     {
         expect_lookup(s, other, None, "with only 🔐🦀-עברית-مرحبا held").await?;
+    }
+    Ok(())
+}
+
+async fn removing_a_former_holder_keeps_the_new_one(ctx: Ctx) -> Outcome {
+    let s = &**ctx.storage();
+    let timing = ctx.timing();
+    // Each way of removing the former holder, on its own access token.
+    for removal in [
+        "cleanup_expired",
+        "delete_token",
+        "re-store with another access token",
+    ] {
+        let tag = removal
+            .split(' ')
+            .next()
+            .unwrap_or(removal)
+            .replace('-', "_");
+        let (old_id, new_id, access) = (
+            format!("former-{tag}"),
+            format!("holder-{tag}"),
+            format!("passed-{tag}"),
+        );
+        // The former holder: live with the access token, then re-stored already expired
+        // (still naming it), so a backend may keep its index entry until removal.
+        let former = live(&old_id, "alice", &access);
+        store(s, &former).await?;
+        store(s, &expired(&old_id, "alice", &access, timing)).await?;
+        let holder = live(&new_id, "bob", &access);
+        store(s, &holder).await?;
+        expect_token_live(s, &holder, &format!("after {new_id} took {access:?}")).await?;
+        match removal {
+            "cleanup_expired" => s.cleanup_expired().await.check("cleanup_expired()")?,
+            "delete_token" => s
+                .delete_token(&old_id)
+                .await
+                .check(&format!("delete_token({old_id})"))?,
+            _ => {
+                let moved = live(&old_id, "alice", &format!("elsewhere-{tag}"));
+                store(s, &moved).await?;
+                expect_token_live(s, &moved, "after its re-store with another access token")
+                    .await?;
+            }
+        }
+        expect_token_live(
+            s,
+            &holder,
+            &format!("after the former holder {old_id} was removed by {removal}"),
+        )
+        .await?;
+        expect_user_tokens(
+            s,
+            "bob",
+            &[&holder],
+            &format!("after {removal} of {old_id}"),
+        )
+        .await?;
+        s.delete_token(&new_id)
+            .await
+            .check(&format!("delete_token({new_id})"))?;
     }
     Ok(())
 }

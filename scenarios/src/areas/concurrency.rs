@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use authstore_spec::{AuthStorage, AuthToken, Capabilities, Capability, ErrorKind, SessionData};
@@ -22,6 +22,9 @@ const HOUR: Duration = Duration::from_secs(3600);
 const RACERS: usize = 32;
 /// Iterations of each churning task.
 const ROUNDS: usize = 20;
+/// Reads of each reader in `concurrency_readers_see_whole_versions`, all taken while the
+/// writers write.
+const WHOLE_VERSION_READS: usize = 300;
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     let concurrent = Capabilities::NONE.with(Capability::Concurrency);
@@ -227,13 +230,25 @@ async fn readers_see_whole_versions(ctx: Ctx) -> Outcome {
         .await
         .check("store_kv(whole) a")?;
 
+    // The writers go on until the readers are done (bounded), so every read overlaps
+    // writes however fast the backend is.
     let done = Arc::new(AtomicBool::new(false));
+    let written = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..2usize {
-        let (s, tokens, sessions, values) =
-            (s.clone(), tokens.clone(), sessions.clone(), values.clone());
+        let (s, tokens, sessions, values, done, written) = (
+            s.clone(),
+            tokens.clone(),
+            sessions.clone(),
+            values.clone(),
+            done.clone(),
+            written.clone(),
+        );
         writers.push(tokio::spawn(async move {
-            for round in 0..(ROUNDS * 2) {
+            let mut round = 0;
+            while round < ROUNDS * 2 || (!done.load(Ordering::Acquire) && round < 20_000) {
+                round += 1;
+                written.fetch_add(1, Ordering::AcqRel);
                 let v = (w + round) % 2;
                 s.store_token(&tokens[v])
                     .await
@@ -250,17 +265,19 @@ async fn readers_see_whole_versions(ctx: Ctx) -> Outcome {
     }
     let mut readers = Vec::new();
     for _ in 0..4 {
-        let (s, tokens, sessions, values, done) = (
+        let (s, tokens, sessions, values, written) = (
             s.clone(),
             tokens.clone(),
             sessions.clone(),
             values.clone(),
-            done.clone(),
+            written.clone(),
         );
         readers.push(tokio::spawn(async move {
+            // Enough reads, spread over enough rounds of writes (bounded either way).
             let mut reads = 0;
-            // At least a few reads, even if the writers finish first; bounded either way.
-            while reads < 10 || (!done.load(Ordering::Acquire) && reads < 1_000) {
+            while reads < WHOLE_VERSION_READS
+                || (written.load(Ordering::Acquire) < 4 * ROUNDS && reads < 20_000)
+            {
                 reads += 1;
                 let got = s.get_token("whole").await.check("get_token(whole)")?;
                 ensure(got.as_ref().is_some_and(|t| tokens.contains(t)), || {
@@ -301,9 +318,9 @@ async fn readers_see_whole_versions(ctx: Ctx) -> Outcome {
             Ok(())
         }));
     }
-    let writers_result = join_tasks("writers alternating two versions", writers).await;
-    done.store(true, Ordering::Release);
     let readers_result = join_tasks("readers during writes", readers).await;
+    done.store(true, Ordering::Release);
+    let writers_result = join_tasks("writers alternating two versions", writers).await;
     writers_result?;
     readers_result.map(drop)
 }

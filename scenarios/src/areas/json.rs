@@ -177,11 +177,18 @@ fn extremes() -> JsonMap {
 /// Equality that also tells `-0.0` from `0.0` and compares floats by bits.
 fn same_json(a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
-            _ if x.is_u64() || x.is_i64() => x == y,
-            (Some(x), Some(y)) => x.to_bits() == y.to_bits(),
-            _ => false,
-        },
+        // `a` is what came back, `b` what was written: an integer must come back as the
+        // same integer (not a float), a float with the same bits (sign of zero included).
+        (Value::Number(x), Value::Number(y)) => {
+            if y.is_u64() || y.is_i64() {
+                x.is_u64() == y.is_u64() && x.is_i64() == y.is_i64() && x == y
+            } else {
+                match (x.as_f64(), y.as_f64()) {
+                    (Some(x), Some(y)) if is_float(a) => x.to_bits() == y.to_bits(),
+                    _ => false,
+                }
+            }
+        }
         (Value::Array(x), Value::Array(y)) => {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same_json(a, b))
         }
@@ -192,6 +199,11 @@ fn same_json(a: &Value, b: &Value) -> bool {
         }
         _ => a == b,
     }
+}
+
+/// Whether a JSON number is a float (not an integer).
+fn is_float(value: &Value) -> bool {
+    value.as_number().is_some_and(|n| n.is_f64())
 }
 
 fn expect_same_map(got: &JsonMap, expected: &JsonMap, what: &str) -> Outcome {

@@ -420,6 +420,7 @@ async fn concurrent_cleanups_keep_indexes_exact(ctx: Ctx) -> Outcome {
 async fn listing_during_churn_keeps_untouched_keys(ctx: Ctx) -> Outcome {
     const STABLE: usize = 40;
     const CHURNERS: usize = 4;
+    const LISTINGS: usize = 150;
     let s = ctx.storage();
     // Stable keys interleave with churned ones in byte order, so a listing that skips
     // or repeats around a concurrent insert or delete shows it.
@@ -430,12 +431,15 @@ async fn listing_during_churn_keeps_untouched_keys(ctx: Ctx) -> Outcome {
             .check(&format!("store_kv({key})"))?;
     }
     let churned = |i: usize| format!("lc/{i:03}/c");
+    // The churners run until the listers are done (bounded), so every listing overlaps
+    // writes however fast the backend lists.
     let done = Arc::new(AtomicBool::new(false));
     let churners: Vec<JoinHandle<Outcome>> = (0..CHURNERS)
         .map(|c| {
-            let s = s.clone();
+            let (s, done) = (s.clone(), done.clone());
             tokio::spawn(async move {
-                for round in 0..ROUNDS * 2 {
+                let mut round = 0;
+                while round < 20 || (!done.load(Ordering::Acquire) && round < 20_000) {
                     let key = churned((c * 11 + round * 7) % STABLE);
                     if round % 2 == 0 {
                         s.store_kv(&key, b"churn", None)
@@ -446,6 +450,9 @@ async fn listing_during_churn_keeps_untouched_keys(ctx: Ctx) -> Outcome {
                             .await
                             .check(&format!("delete_kv({key})"))?;
                     }
+                    round += 1;
+                    // Let the listers in between writes on a current-thread runtime too.
+                    tokio::task::yield_now().await;
                 }
                 Ok(())
             })
@@ -453,11 +460,9 @@ async fn listing_during_churn_keeps_untouched_keys(ctx: Ctx) -> Outcome {
         .collect();
     let listers: Vec<JoinHandle<Outcome>> = (0..2)
         .map(|_| {
-            let (s, done, stable) = (s.clone(), done.clone(), stable.clone());
+            let (s, stable) = (s.clone(), stable.clone());
             tokio::spawn(async move {
-                let mut lists = 0;
-                while lists < 5 || (!done.load(Ordering::Acquire) && lists < 2_000) {
-                    lists += 1;
+                for _ in 0..LISTINGS {
                     let listed = s.list_kv_keys("lc/").await.check("list_kv_keys(lc/)")?;
                     let seen: BTreeSet<&String> = listed.iter().collect();
                     let missing: Vec<&String> =
@@ -489,9 +494,9 @@ async fn listing_during_churn_keeps_untouched_keys(ctx: Ctx) -> Outcome {
             })
         })
         .collect();
-    let churn = join_tasks("kv churn next to untouched keys", churners).await;
-    done.store(true, Ordering::Release);
     let lists = join_tasks("listings during churn", listers).await;
+    done.store(true, Ordering::Release);
+    let churn = join_tasks("kv churn next to untouched keys", churners).await;
     churn?;
     lists?;
     Ok(())
