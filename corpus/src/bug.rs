@@ -400,6 +400,15 @@ bugs! {
     /// Removing a token deletes its access-index entry without checking that the entry still names it, so removing an expired former holder unindexes the live token that took its access token since.
     RemovalDropsReusedAccessIndex: Cleanup, ["access_removing_a_former_holder_keeps_the_new_one"];
 
+    /// The capacity counter is raised by every kv write but never lowered by a delete or an overwrite, so the store fills up under churn.
+    CapacityCounterNeverDecreases: Kv, ["kv_capacity_reclaims_churned_data"];
+
+    /// Expired kv entries keep their charge until `cleanup_expired`, so a store full of expired data refuses live writes.
+    ExpiredCountsAgainstCapacity: Kv, ["kv_capacity_reclaims_churned_data"];
+
+    /// A write refused for lack of capacity has already removed the value it was to replace.
+    OverCapacityWriteRemovesOldValue: Kv, ["kv_capacity_reclaims_churned_data"];
+
     /// `cleanup_expired` removes expired records but leaves their ids in the user indexes.
     CleanupKeepsUserIndex: Cleanup, ["tokens_id_reuse_leaves_no_stale_index", "sessions_id_reuse_keeps_lists_and_count_exact"];
 

@@ -76,6 +76,15 @@ pub(crate) struct State {
     expiries: BTreeSet<(DateTime<Utc>, Kind, String)>,
     /// kv key -> entry, in byte order for listing.
     kv: BTreeMap<String, KvEntry>,
+    /// The most kv bytes (keys and values) the store holds, if bounded.
+    pub(crate) capacity: Option<u64>,
+    /// The kv bytes (keys and values) charged against `capacity`.
+    pub(crate) kv_bytes: u64,
+}
+
+/// What a kv entry is charged against the capacity: its key and value bytes.
+pub(crate) fn kv_charge(key: &str, value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
 }
 
 impl State {
@@ -89,7 +98,16 @@ impl State {
             sessions: HashMap::new(),
             expiries: BTreeSet::new(),
             kv: BTreeMap::new(),
+            capacity: None,
+            kv_bytes: 0,
         }
+    }
+
+    /// The charge of the entry stored under `key`, expired or not (0 if none).
+    pub(crate) fn kv_charged(&self, key: &str) -> u64 {
+        self.kv
+            .get(key)
+            .map_or(0, |entry| kv_charge(key, &entry.value))
     }
 
     fn is(&self, bug: Bug) -> bool {
@@ -356,6 +374,9 @@ impl State {
     /// Removes the entry under this key and its expiry-index entry.
     pub(crate) fn remove_kv(&mut self, key: &str, cause: Cause) -> Option<KvEntry> {
         let old = self.kv.remove(key)?;
+        if !self.is(Bug::CapacityCounterNeverDecreases) {
+            self.kv_bytes -= kv_charge(key, &old.value);
+        }
         let keep_expiry = match cause {
             Cause::Store => self.is(Bug::KvRestoreLeavesOldExpiryEntry),
             _ => false,
@@ -370,6 +391,7 @@ impl State {
 
     /// Inserts an entry and its expiry-index entry.
     pub(crate) fn insert_kv(&mut self, key: &str, entry: KvEntry) {
+        self.kv_bytes += kv_charge(key, &entry.value);
         if let Some(at) = entry.expires_at {
             self.expiries.insert((at, Kind::Kv, key.to_string()));
         }

@@ -16,7 +16,7 @@ use crate::cache::{HandleCache, MAX_CACHED_VALUE};
 use crate::expiry::kv_expires_at;
 use crate::input::Rules;
 use crate::record;
-use crate::state::{Cause, Kind, KvEntry, State};
+use crate::state::{Cause, Kind, KvEntry, State, kv_charge};
 
 /// The largest kv value accepted, in bytes (SPEC.md `KV-5`): 8 MiB. Larger values are
 /// rejected with [`StorageError::CapacityExceeded`].
@@ -69,6 +69,14 @@ impl BrokenStorage {
             shared: Arc::clone(&self.shared),
             cache: Mutex::new(HandleCache::default()),
         }
+    }
+
+    /// This store bounded to `bytes` of kv keys and values: a write that would take the
+    /// live entries past it is refused with `CapacityExceeded`, after expired entries
+    /// were removed to make room (SPEC.md `CAP-1`, `CAP-2`).
+    pub fn with_capacity(self, bytes: u64) -> Self {
+        self.shared.lock().capacity = Some(bytes);
+        self
     }
 
     /// The defect this storage was built with.
@@ -433,6 +441,23 @@ impl AuthStorage for BrokenStorage {
         }
         self.write(|s| {
             let mut entry = entry;
+            if let Some(capacity) = s.capacity {
+                let charge = kv_charge(key, &entry.value);
+                let needed = |s: &State| s.kv_bytes - s.kv_charged(key) + charge;
+                if needed(s) > capacity && !self.is(Bug::ExpiredCountsAgainstCapacity) {
+                    s.cleanup(Utc::now());
+                }
+                if needed(s) > capacity {
+                    if self.is(Bug::OverCapacityWriteRemovesOldValue) {
+                        s.remove_kv(key, Cause::Delete);
+                    }
+                    return Err(StorageError::CapacityExceeded(format!(
+                        "kv key {key:?} needs {charge} bytes; {} of the capacity of {capacity} \
+                         bytes are in use",
+                        s.kv_bytes
+                    )));
+                }
+            }
             if let Some(old) = s.remove_kv(key, Cause::Store) {
                 match self.bug {
                     Some(Bug::RestoreKeepsTtlWhenNoneGiven) if ttl.is_none() => {

@@ -177,8 +177,20 @@ async fn capacity_reclaims_churned_data(ctx: Ctx) -> Outcome {
         None,
         &format!("get_kv({refused_at}) after its store_kv was refused (GEN-4)"),
     )?;
-    // A refused overwrite leaves the old value.
+    // A refused overwrite leaves the old value: one that needs two chunks more than
+    // the full store has, and one larger than the whole capacity.
     let k = key(0);
+    let grown = value(3 * chunk, 0);
+    s.store_kv(&k, &grown, None).await.check_err(
+        ErrorKind::CapacityExceeded,
+        &format!("store_kv({k}) growing a value by two chunks in the full store"),
+    )?;
+    let got = s.get_kv(&k).await.check(&format!("get_kv({k})"))?;
+    expect_bytes(
+        got.as_deref(),
+        Some(&value(chunk, last[0])),
+        &format!("get_kv({k}) after an overwrite refused for lack of room (GEN-4)"),
+    )?;
     let big = value(capacity + 1, 0);
     match s.store_kv(&k, &big, None).await {
         Err(err)
