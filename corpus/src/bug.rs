@@ -217,6 +217,12 @@ bugs! {
     /// `store_token` of a held access token waits for it to be freed instead of returning `Conflict`, and so hangs.
     WaitsForHeldAccessToken: AccessTokens, ["access_store_of_held_access_token_conflicts"];
 
+    /// User indexes compare user ids as a PAD SPACE collation does: trailing spaces do not count, so `u` and `u ` share one list.
+    UserIdsPadSpace: Namespaces, ["namespaces_folded_texts_stay_distinct"];
+
+    /// User ids are "normalised" by a hand-made fold (KELVIN SIGN to K, sharp s to ss, the fi ligature, dotless i, fullwidth letters) before indexing.
+    UserIdsCompatibilityFolded: Namespaces, ["namespaces_folded_texts_stay_distinct"];
+
     // --- sessions -----------------------------------------------------------------------
 
     /// Re-storing a session under another user leaves its id in the old user's session index.
@@ -399,6 +405,12 @@ bugs! {
 
     /// Removing a token deletes its access-index entry without checking that the entry still names it, so removing an expired former holder unindexes the live token that took its access token since.
     RemovalDropsReusedAccessIndex: Cleanup, ["access_removing_a_former_holder_keeps_the_new_one"];
+
+    /// CR and LF in kv keys are replaced by spaces, as a line-based protocol client might, so such a key reads back and lists as another key.
+    KvKeysLineBreaksReplaced: Kv, ["input_hostile_values_never_panic_or_hang"];
+
+    /// A kv TTL under a millisecond is taken as "no expiry", as by a store that counts TTLs in whole milliseconds and reads 0 as "keep".
+    SubMillisecondTtlMeansNoExpiry: Kv, ["expiry_kv_sub_millisecond_ttls_expire"];
 
     /// The capacity counter is raised by every kv write but never lowered by a delete or an overwrite, so the store fills up under churn.
     CapacityCounterNeverDecreases: Kv, ["kv_capacity_reclaims_churned_data"];

@@ -32,6 +32,8 @@ pub(crate) fn kv_expires_at(
     let ttl = ttl?;
     match bug {
         Some(Bug::ZeroTtlMeansNoExpiry) if ttl.is_zero() => None,
+        // A TTL handed to a store that counts in milliseconds, where 0 means "keep".
+        Some(Bug::SubMillisecondTtlMeansNoExpiry) if ttl.as_millis() == 0 => None,
         Some(Bug::TtlRoundedDownToSeconds) => {
             kv_expiry(now, Some(Duration::from_secs(ttl.as_secs())))
         }

@@ -105,13 +105,24 @@ impl State {
 
     /// The charge of the entry stored under `key`, expired or not (0 if none).
     pub(crate) fn kv_charged(&self, key: &str) -> u64 {
+        let key = self.kv_key(key);
         self.kv
-            .get(key)
-            .map_or(0, |entry| kv_charge(key, &entry.value))
+            .get(key.as_ref())
+            .map_or(0, |entry| kv_charge(&key, &entry.value))
     }
 
     fn is(&self, bug: Bug) -> bool {
         self.bug == Some(bug)
+    }
+
+    /// The map key of kv key `key`: itself, except under [`Bug::KvKeysLineBreaksReplaced`]
+    /// (CR and LF replaced by spaces, as a line-based protocol client might).
+    fn kv_key<'a>(&self, key: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.is(Bug::KvKeysLineBreaksReplaced) && key.contains(['\r', '\n']) {
+            std::borrow::Cow::Owned(key.replace(['\r', '\n'], " "))
+        } else {
+            std::borrow::Cow::Borrowed(key)
+        }
     }
 
     /// Whether something expiring at `at` is expired at `now` (`TIME-1`).
@@ -142,6 +153,11 @@ impl State {
         let user = self.id_key(user);
         let user = if self.is(Bug::UserIdsCaseFolded) {
             user.to_lowercase()
+        } else if self.is(Bug::UserIdsPadSpace) {
+            // As a PAD SPACE collation compares: trailing spaces do not count.
+            user.trim_end_matches(' ').to_string()
+        } else if self.is(Bug::UserIdsCompatibilityFolded) {
+            compatibility_fold(user)
         } else {
             user.to_string()
         };
@@ -363,7 +379,7 @@ impl State {
 
     /// The stored entry under this key, live or not.
     pub(crate) fn kv_entry(&self, key: &str) -> Option<&KvEntry> {
-        self.kv.get(key)
+        self.kv.get(self.kv_key(key).as_ref())
     }
 
     /// Whether a kv entry is live at `now`.
@@ -373,6 +389,7 @@ impl State {
 
     /// Removes the entry under this key and its expiry-index entry.
     pub(crate) fn remove_kv(&mut self, key: &str, cause: Cause) -> Option<KvEntry> {
+        let key = &*self.kv_key(key).into_owned();
         let old = self.kv.remove(key)?;
         if !self.is(Bug::CapacityCounterNeverDecreases) {
             self.kv_bytes -= kv_charge(key, &old.value);
@@ -391,6 +408,7 @@ impl State {
 
     /// Inserts an entry and its expiry-index entry.
     pub(crate) fn insert_kv(&mut self, key: &str, entry: KvEntry) {
+        let key = &*self.kv_key(key).into_owned();
         self.kv_bytes += kv_charge(key, &entry.value);
         if let Some(at) = entry.expires_at {
             self.expiries.insert((at, Kind::Kv, key.to_string()));
@@ -400,6 +418,7 @@ impl State {
 
     /// The live keys that start with `prefix`, in ascending byte order (`LST-*`).
     pub(crate) fn list_keys(&self, prefix: &str, now: DateTime<Utc>) -> Vec<String> {
+        let prefix = &*self.kv_key(prefix);
         let live =
             |entry: &KvEntry| self.is(Bug::ListingIncludesExpired) || self.kv_live(entry, now);
         let keys: Vec<String> = if listing::needs_full_scan(self.bug) {
@@ -476,4 +495,25 @@ impl State {
             }
         }
     }
+}
+
+/// A hand-made "normalisation" of user names, as a sign-up form might apply: a few
+/// compatibility and case folds (KELVIN SIGN, sharp s, the fi ligature, dotless and dotted
+/// i, fullwidth Latin letters). Used by [`Bug::UserIdsCompatibilityFolded`].
+fn compatibility_fold(text: &str) -> String {
+    let mut folded = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\u{212A}' => folded.push('K'),
+            '\u{DF}' => folded.push_str("ss"),
+            '\u{FB01}' => folded.push_str("fi"),
+            '\u{131}' => folded.push('i'),
+            '\u{130}' => folded.push('I'),
+            '\u{FF21}'..='\u{FF3A}' | '\u{FF41}'..='\u{FF5A}' => {
+                folded.push(char::from_u32(u32::from(c) - 0xFEE0).unwrap_or(c));
+            }
+            other => folded.push(other),
+        }
+    }
+    folded
 }
