@@ -27,7 +27,13 @@ pub struct Fixture {
     second: Option<Arc<dyn AuthStorage>>,
     teardown: Option<Teardown>,
     capacity: Option<u64>,
+    other_namespace: Option<OtherNamespace>,
 }
+
+/// Makes the fixture of a second store under another namespace (see
+/// [`Fixture::with_other_namespace`]).
+pub(crate) type OtherNamespace =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<Fixture, String>> + Send + Sync>;
 
 /// A boxed teardown, its error as text.
 pub(crate) type Teardown = BoxFuture<'static, Result<(), String>>;
@@ -38,6 +44,7 @@ pub(crate) struct FixtureParts {
     pub(crate) second: Option<Arc<dyn AuthStorage>>,
     pub(crate) teardown: Option<Teardown>,
     pub(crate) capacity: Option<u64>,
+    pub(crate) other_namespace: Option<OtherNamespace>,
 }
 
 impl Fixture {
@@ -48,7 +55,22 @@ impl Fixture {
             second: None,
             teardown: None,
             capacity: None,
+            other_namespace: None,
         }
+    }
+
+    /// This fixture able to make, on demand, a fresh store on the same server under
+    /// another namespace (another schema, database or key prefix), with its own
+    /// teardown, which runs after the scenario. The `namespaces` scenarios ask for it;
+    /// claim the `namespaces` capability with it. `factory` is called at most once per
+    /// scenario, and only by scenarios that need it.
+    pub fn with_other_namespace<F, Fut>(mut self, factory: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Fixture, String>> + Send + 'static,
+    {
+        self.other_namespace = Some(Arc::new(move || factory().boxed()));
+        self
     }
 
     /// This fixture declaring that the store was configured to hold at most `bytes` of
@@ -96,6 +118,7 @@ impl Fixture {
             second: self.second,
             teardown: self.teardown,
             capacity: self.capacity,
+            other_namespace: self.other_namespace,
         }
     }
 }
@@ -106,6 +129,7 @@ impl fmt::Debug for Fixture {
             .field("second_handle", &self.second.is_some())
             .field("teardown", &self.teardown.is_some())
             .field("capacity", &self.capacity)
+            .field("other_namespace", &self.other_namespace.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -5,7 +5,7 @@ use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use authstore_scenarios::{Ctx, Scenario};
@@ -14,7 +14,7 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::task::JoinError;
 
-use crate::fixture::{Fixture, FixtureError, FixtureParts, IntoFixture, Teardown};
+use crate::fixture::{Fixture, FixtureError, FixtureParts, IntoFixture, OtherNamespace, Teardown};
 use crate::report::{BackendReport, Report, ScenarioReport};
 
 /// How long one scenario (fixture set-up, body and teardown each) may take by default.
@@ -92,7 +92,10 @@ pub async fn run_scenario(
         second,
         teardown,
         capacity,
+        other_namespace,
     } = fixture.into_parts();
+    // Teardowns of the stores made under other namespaces, run after the body.
+    let other_teardowns: Arc<Mutex<Vec<Teardown>>> = Arc::default();
     let missing = claimed.missing(scenario.needs);
     let verdict = if missing.is_empty() {
         let mut ctx = Ctx::new(storage, timing);
@@ -102,13 +105,22 @@ pub async fn run_scenario(
         if let Some(capacity) = capacity {
             ctx = ctx.with_capacity(capacity);
         }
+        if let Some(make) = other_namespace {
+            ctx = ctx.with_other_namespace(namespace_factory(make, other_teardowns.clone()));
+        }
         run_body(scenario, ctx, timeout).await
     } else {
         // Drop the handles before teardown, as after a run.
         drop((storage, second));
         Verdict::NotClaimed(missing)
     };
-    let verdict = match (verdict, run_teardown(teardown, timeout).await) {
+    let mut teardowns: Vec<Teardown> = std::mem::take(
+        &mut *other_teardowns
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
+    teardowns.extend(teardown);
+    let verdict = match (verdict, run_teardowns(teardowns, timeout).await) {
         (verdict, Ok(())) => verdict,
         (Verdict::Failed(message), Err(teardown)) => {
             Verdict::Failed(format!("{message}\n(the teardown failed too: {teardown})"))
@@ -137,6 +149,41 @@ async fn run_body(scenario: &Scenario, ctx: Ctx, timeout: Duration) -> Verdict {
                  within the backend's operation timeout)"
             ))
         }
+    }
+}
+
+/// Wraps a fixture's maker of other-namespace fixtures as the scenarios see it: each store
+/// it makes has its teardown queued in `teardowns`.
+fn namespace_factory(
+    make: OtherNamespace,
+    teardowns: Arc<Mutex<Vec<Teardown>>>,
+) -> authstore_scenarios::NamespaceFactory {
+    Arc::new(move || {
+        let (make, teardowns) = (make.clone(), teardowns.clone());
+        async move {
+            let parts = make().await?.into_parts();
+            teardowns
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(parts.teardown);
+            Ok(parts.storage)
+        }
+        .boxed()
+    })
+}
+
+/// Runs every teardown, in order, each under `timeout`; the errors, joined.
+async fn run_teardowns(teardowns: Vec<Teardown>, timeout: Duration) -> Result<(), String> {
+    let mut errors = Vec::new();
+    for teardown in teardowns {
+        if let Err(err) = run_teardown(Some(teardown), timeout).await {
+            errors.push(err);
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
     }
 }
 

@@ -8,6 +8,6 @@ use authstore_conformance::{conformance_suite, provision};
 conformance_suite!(
     redis_cluster,
     async { provision::redis::cluster_fixture().await },
-    capabilities = [expiry, concurrency, large_values, multi_handle],
+    capabilities = [expiry, concurrency, large_values, multi_handle, namespaces],
     timing = RedisStorage::TIMING,
 );

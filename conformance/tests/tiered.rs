@@ -9,6 +9,6 @@ use authstore_conformance::{conformance_suite, provision};
 conformance_suite!(
     tiered,
     async { provision::tiered::fixture().await },
-    capabilities = [expiry, concurrency, large_values, multi_handle],
+    capabilities = [expiry, concurrency, large_values, multi_handle, namespaces],
     timing = TieredStorage::TIMING,
 );

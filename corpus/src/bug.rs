@@ -217,6 +217,9 @@ bugs! {
     /// `store_token` of a held access token waits for it to be freed instead of returning `Conflict`, and so hangs.
     WaitsForHeldAccessToken: AccessTokens, ["access_store_of_held_access_token_conflicts"];
 
+    /// The configured namespace is not applied (a schema or key prefix hard-coded somewhere), so two stores under different namespaces share their data.
+    NamespaceIgnored: Namespaces, ["namespaces_other_namespace_sees_nothing"];
+
     /// User indexes compare user ids as a PAD SPACE collation does: trailing spaces do not count, so `u` and `u ` share one list.
     UserIdsPadSpace: Namespaces, ["namespaces_folded_texts_stay_distinct"];
 

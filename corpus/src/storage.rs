@@ -79,6 +79,19 @@ impl BrokenStorage {
         self
     }
 
+    /// A store under another namespace of the same "server" (as another schema or key
+    /// prefix would be): empty and independent, with the same bug and capacity. Under
+    /// [`Bug::NamespaceIgnored`] it shares this store's data, as a backend that hard-codes
+    /// its namespace somewhere would.
+    pub fn other_namespace(&self) -> Self {
+        if self.is(Bug::NamespaceIgnored) {
+            return self.second_handle();
+        }
+        let other = Self::new(self.bug);
+        other.shared.lock().capacity = self.shared.lock().capacity;
+        other
+    }
+
     /// The defect this storage was built with.
     pub fn bug(&self) -> Option<Bug> {
         self.bug

@@ -33,18 +33,26 @@ const MESSAGE_CHARS: usize = 150;
 /// The capacity the corpus's stores are bounded to and declare.
 const CAPACITY: u64 = 16 << 20;
 
-/// Two handles on one fresh store with `bug`, bounded to [`CAPACITY`].
+/// Two handles on one fresh store with `bug`, bounded to [`CAPACITY`], able to make a
+/// store under another namespace.
 fn fixture(bug: Option<Bug>) -> Fixture {
     let first = BrokenStorage::new(bug).with_capacity(CAPACITY);
     let second = first.second_handle();
+    let namespaces = first.second_handle();
     Fixture::new(first)
         .with_second_handle(second)
         .with_capacity(CAPACITY)
+        .with_other_namespace(move || {
+            let other = namespaces.other_namespace();
+            async move { Ok(Fixture::new(other)) }
+        })
 }
 
 /// Runs one scenario on a fresh store with `bug`, claiming every capability.
 async fn verdict(scenario: Scenario, bug: Option<Bug>) -> (Scenario, Verdict) {
-    let claimed = Capabilities::ALL.with(Capability::Capacity);
+    let claimed = Capabilities::ALL
+        .with(Capability::Capacity)
+        .with(Capability::Namespaces);
     let run = run_scenario(&scenario, fixture(bug), claimed, TIMING, TIMEOUT).await;
     (scenario, run.verdict)
 }

@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use authstore_spec::{AuthStorage, TimingProfile};
+use futures::future::BoxFuture;
 
 use crate::check::Failure;
 
@@ -17,7 +18,13 @@ pub struct Ctx {
     second: Option<Arc<dyn AuthStorage>>,
     timing: TimingProfile,
     capacity: Option<u64>,
+    other_namespace: Option<NamespaceFactory>,
 }
+
+/// Makes a second store on the same server under another namespace, on demand (see
+/// [`Ctx::other_namespace`]); its error is a message.
+pub type NamespaceFactory =
+    Arc<dyn Fn() -> BoxFuture<'static, Result<Arc<dyn AuthStorage>, String>> + Send + Sync>;
 
 impl Ctx {
     /// A context over `storage`, with the backend's `timing`.
@@ -27,7 +34,32 @@ impl Ctx {
             second: None,
             timing,
             capacity: None,
+            other_namespace: None,
         }
+    }
+
+    /// This context able to make a second store under another namespace on the same
+    /// server.
+    pub fn with_other_namespace(mut self, factory: NamespaceFactory) -> Self {
+        self.other_namespace = Some(factory);
+        self
+    }
+
+    /// A fresh, empty store on the same server as [`storage`](Self::storage) under
+    /// another namespace; a failure if the backend claimed `namespaces` but its fixture
+    /// provides none, or if it cannot be made.
+    pub async fn other_namespace(&self) -> Result<Arc<dyn AuthStorage>, Failure> {
+        let factory = self.other_namespace.as_ref().ok_or_else(|| {
+            Failure::new(
+                "the backend claims the namespaces capability but its fixture provides no \
+                 other namespace (Fixture::with_other_namespace)",
+            )
+        })?;
+        factory().await.map_err(|err| {
+            Failure::new(format!(
+                "the store under another namespace could not be made: {err}"
+            ))
+        })
     }
 
     /// This context declaring the store's configured capacity in bytes of live data.
@@ -86,6 +118,7 @@ impl fmt::Debug for Ctx {
             .field("second_handle", &self.second.is_some())
             .field("timing", &self.timing)
             .field("capacity", &self.capacity)
+            .field("other_namespace", &self.other_namespace.is_some())
             .finish_non_exhaustive()
     }
 }

@@ -19,16 +19,21 @@ pub enum Capability {
     /// A configured capacity, which the fixture declares: scenarios that churn far more
     /// data than it through a small live set, then fill it.
     Capacity,
+    /// A second store on the same server under another namespace (schema, database, key
+    /// prefix), which the fixture provides: scenarios that check the two see nothing of
+    /// each other.
+    Namespaces,
 }
 
 impl Capability {
     /// Every capability, in report order.
-    pub const ALL: [Capability; 5] = [
+    pub const ALL: [Capability; 6] = [
         Capability::Expiry,
         Capability::Concurrency,
         Capability::LargeValues,
         Capability::MultiHandle,
         Capability::Capacity,
+        Capability::Namespaces,
     ];
 
     /// The name used in reports and on the command line.
@@ -39,6 +44,7 @@ impl Capability {
             Capability::LargeValues => "large-values",
             Capability::MultiHandle => "multi-handle",
             Capability::Capacity => "capacity",
+            Capability::Namespaces => "namespaces",
         }
     }
 
@@ -65,8 +71,9 @@ impl Capabilities {
         .with(Capability::Expiry)
         .with(Capability::Concurrency)
         .with(Capability::LargeValues);
-    /// Every capability a store without a configured capacity can claim: [`Self::CORE`]
-    /// and multi-handle. A bounded store adds [`Capability::Capacity`].
+    /// Every capability a store can claim without declaring more in its fixture:
+    /// [`Self::CORE`] and multi-handle. A bounded store adds [`Capability::Capacity`], a
+    /// server store [`Capability::Namespaces`].
     pub const ALL: Capabilities = Capabilities::CORE.with(Capability::MultiHandle);
 
     /// This set with `capability` added.

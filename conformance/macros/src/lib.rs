@@ -89,7 +89,8 @@ impl Parse for SuiteInput {
     }
 }
 
-/// `[expiry, concurrency, large_values, multi_handle, capacity]`, any subset, any order.
+/// `[expiry, concurrency, large_values, multi_handle, capacity, namespaces]`, any subset,
+/// any order.
 fn parse_capabilities(input: ParseStream<'_>) -> syn::Result<Vec<(Capability, Ident)>> {
     let content;
     bracketed!(content in input);
@@ -102,12 +103,13 @@ fn parse_capabilities(input: ParseStream<'_>) -> syn::Result<Vec<(Capability, Id
             "large_values" => Capability::LargeValues,
             "multi_handle" => Capability::MultiHandle,
             "capacity" => Capability::Capacity,
+            "namespaces" => Capability::Namespaces,
             other => {
                 return Err(syn::Error::new(
                     ident.span(),
                     format!(
                         "unknown capability `{other}`; expected expiry, concurrency, \
-                         large_values, multi_handle or capacity"
+                         large_values, multi_handle, capacity or namespaces"
                     ),
                 ));
             }
@@ -216,6 +218,7 @@ fn capabilities_tokens(set: Capabilities) -> TokenStream2 {
             Capability::LargeValues => quote!(LargeValues),
             Capability::MultiHandle => quote!(MultiHandle),
             Capability::Capacity => quote!(Capacity),
+            Capability::Namespaces => quote!(Namespaces),
             // `Capability` is non-exhaustive: a new one must be taught to this macro.
             other => {
                 let message = format!("conformance_suite! does not know capability `{other}`");

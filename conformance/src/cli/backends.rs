@@ -133,7 +133,7 @@ fn postgres(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("postgres", move || {
         provision::postgres::fixture_from(source)
     })
-    .with_capabilities(Capabilities::ALL)
+    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
     .with_timing(authstore_backends::PostgresStorage::TIMING)
 }
 
@@ -142,7 +142,7 @@ fn mysql(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("mysql", move || {
         provision::mysql::fixture_on(Service::MySql, source)
     })
-    .with_capabilities(Capabilities::ALL)
+    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
     .with_timing(authstore_backends::MySqlStorage::TIMING)
 }
 
@@ -151,7 +151,7 @@ fn mariadb(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("mariadb", move || {
         provision::mysql::fixture_on(Service::MariaDb, source)
     })
-    .with_capabilities(Capabilities::ALL)
+    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
     .with_timing(authstore_backends::MySqlStorage::TIMING)
 }
 
@@ -159,7 +159,7 @@ fn mariadb(source: Source) -> BackendUnderTest {
 /// handle.
 fn redis(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("redis", move || provision::redis::fixture_from(source))
-        .with_capabilities(Capabilities::ALL)
+        .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
         .with_timing(authstore_backends::RedisStorage::TIMING)
 }
 
@@ -168,7 +168,7 @@ fn redis_cluster(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("redis-cluster", move || {
         provision::redis::cluster_fixture_from(source)
     })
-    .with_capabilities(Capabilities::ALL)
+    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
     .with_timing(authstore_backends::RedisStorage::TIMING)
 }
 
@@ -176,7 +176,7 @@ fn redis_cluster(source: Source) -> BackendUnderTest {
 /// from `source`; the second handle is a second, independent node.
 fn tiered(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("tiered", move || provision::tiered::fixture_from(source))
-        .with_capabilities(Capabilities::ALL)
+        .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
         .with_timing(authstore_backends::TieredStorage::TIMING)
 }
 

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use authstore_backends::MySqlStorage;
+use futures::future::BoxFuture;
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
@@ -63,6 +64,19 @@ pub async fn mariadb_fixture() -> Result<Fixture, String> {
 /// As [`fixture`], on the `service` ([`Service::MySql`] or [`Service::MariaDb`]) server
 /// from `source`.
 pub async fn fixture_on(service: Service, source: Source) -> Result<Fixture, String> {
+    // The other namespace (for the `namespaces` scenarios) is another fresh database on
+    // the same server, made only when a scenario asks for it.
+    Ok(one_database(service, source)
+        .await?
+        .with_other_namespace(move || one_database(service, source)))
+}
+
+/// A fixture on a fresh database, without another namespace.
+fn one_database(service: Service, source: Source) -> BoxFuture<'static, Result<Fixture, String>> {
+    Box::pin(one_database_inner(service, source))
+}
+
+async fn one_database_inner(service: Service, source: Source) -> Result<Fixture, String> {
     let endpoint = endpoint_from(service, source).await?;
     let options = MySqlConnectOptions::from_str(&endpoint.url).map_err(|err| {
         format!(

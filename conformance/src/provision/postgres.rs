@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use authstore_backends::PostgresStorage;
+use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
@@ -54,11 +55,22 @@ pub async fn fixture() -> Result<Fixture, String> {
 
 /// As [`fixture`], on the server from `source`.
 pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
-    let (options, schema, first, second) = fresh_schema(source).await?;
-    let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
-    Ok(Fixture::new(PostgresStorage::new(first))
-        .with_second_handle(PostgresStorage::new(second))
-        .with_teardown(drop_schema))
+    // The other namespace (for the `namespaces` scenarios) is another fresh schema on
+    // the same server, made only when a scenario asks for it.
+    Ok(one_schema(source)
+        .await?
+        .with_other_namespace(move || one_schema(source)))
+}
+
+/// A fixture on a fresh schema, without another namespace.
+fn one_schema(source: Source) -> BoxFuture<'static, Result<Fixture, String>> {
+    Box::pin(async move {
+        let (options, schema, first, second) = fresh_schema(source).await?;
+        let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
+        Ok(Fixture::new(PostgresStorage::new(first))
+            .with_second_handle(PostgresStorage::new(second))
+            .with_teardown(drop_schema))
+    })
 }
 
 /// A fresh schema, migrated, with two independent pools on it (the server's options,

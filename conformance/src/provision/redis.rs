@@ -37,7 +37,7 @@ pub async fn fixture() -> Result<Fixture, String> {
 /// As [`fixture`], on the server from `source`.
 pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
     let endpoint = endpoint_from(Service::Redis, source).await?;
-    build(|| RedisConfig::new(endpoint.url.clone()), &endpoint).await
+    build(RedisConfig::new(endpoint.url.clone()), endpoint).await
 }
 
 /// As [`fixture`], on a Redis Cluster (`AUTHSTORE_REDIS_CLUSTER_URLS`, or three masters
@@ -51,25 +51,42 @@ pub async fn cluster_fixture() -> Result<Fixture, String> {
 pub async fn cluster_fixture_from(source: Source) -> Result<Fixture, String> {
     let endpoint = endpoint_from(Service::RedisCluster, source).await?;
     let urls = endpoint.urls();
-    build(|| RedisConfig::cluster(urls.clone()), &endpoint).await
+    build(RedisConfig::cluster(urls), endpoint).await
 }
 
-/// Two storages under one fresh prefix, each from its own `config()`.
-async fn build(config: impl Fn() -> RedisConfig, endpoint: &Endpoint) -> Result<Fixture, String> {
+/// Two storages under one fresh prefix, each on its own connection from `config`. The
+/// other namespace (for the `namespaces` scenarios) is a storage whose prefix starts
+/// with this one's and adds glob characters: `<prefix>x*?[ns]:`.
+async fn build(config: RedisConfig, endpoint: Endpoint) -> Result<Fixture, String> {
     let prefix = unique_prefix();
-    let connect = || async {
-        config()
-            .with_prefix(prefix.clone())
-            .connect()
-            .await
-            .map_err(|err| format!("cannot connect to the Redis of {} ({err})", endpoint.origin))
-    };
-    let first = connect().await?;
-    let second = connect().await?;
+    let first = connect(&config, &prefix, &endpoint).await?;
+    let second = connect(&config, &prefix, &endpoint).await?;
     let cleaner = first.clone();
+    let nested = format!("{prefix}x*?[ns]:");
     Ok(Fixture::new(first)
         .with_second_handle(second)
-        .with_teardown(teardown(cleaner)))
+        .with_teardown(teardown(cleaner))
+        .with_other_namespace(move || {
+            let (config, nested, endpoint) = (config.clone(), nested.clone(), endpoint.clone());
+            async move {
+                let other = connect(&config, &nested, &endpoint).await?;
+                Ok(Fixture::new(other.clone()).with_teardown(teardown(other)))
+            }
+        }))
+}
+
+/// A storage under `prefix` from `config`.
+async fn connect(
+    config: &RedisConfig,
+    prefix: &str,
+    endpoint: &Endpoint,
+) -> Result<RedisStorage, String> {
+    config
+        .clone()
+        .with_prefix(prefix)
+        .connect()
+        .await
+        .map_err(|err| format!("cannot connect to the Redis of {} ({err})", endpoint.origin))
 }
 
 /// `authstore-test:<pid>-<counter>-<random>:`: unique across processes and runs, and

@@ -12,6 +12,7 @@
 //! ```
 
 use authstore_backends::{PostgresStorage, RedisConfig, RedisStorage, TieredStorage};
+use futures::future::BoxFuture;
 
 use super::{Service, Source, endpoint_from, postgres, redis};
 use crate::Fixture;
@@ -31,6 +32,19 @@ pub async fn fixture() -> Result<Fixture, String> {
 
 /// As [`fixture`], with both servers from `source`.
 pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
+    // The other namespace (for the `namespaces` scenarios): another fresh schema and
+    // another Redis prefix on the same servers, made only when a scenario asks for it.
+    Ok(one_namespace(source)
+        .await?
+        .with_other_namespace(move || one_namespace(source)))
+}
+
+/// A fixture on a fresh schema and prefix, without another namespace.
+fn one_namespace(source: Source) -> BoxFuture<'static, Result<Fixture, String>> {
+    Box::pin(one_namespace_inner(source))
+}
+
+async fn one_namespace_inner(source: Source) -> Result<Fixture, String> {
     let cache = endpoint_from(Service::Redis, source).await?;
     let (options, schema, first, second) = postgres::fresh_schema(source).await?;
     let pools = [first.clone(), second.clone()];

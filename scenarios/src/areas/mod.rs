@@ -15,6 +15,7 @@ mod lifetimes;
 mod listing;
 mod multi_handle;
 mod namespaces;
+mod other_namespace;
 mod races;
 mod reuse;
 mod same_item;
@@ -41,6 +42,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         json::scenarios(),
         namespaces::scenarios(),
         folds::scenarios(),
+        other_namespace::scenarios(),
         concurrency::scenarios(),
         same_item::scenarios(),
         races::scenarios(),
