@@ -20,6 +20,9 @@ use crate::report::{BackendReport, Report, ScenarioReport};
 /// How long one scenario (fixture set-up, body and teardown each) may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// How long the runner waits for a timed-out scenario's body to stop after aborting it.
+const ABORT_GRACE: Duration = Duration::from_secs(5);
+
 /// How many scenarios [`run_catalogue`] runs at once by default; timing scenarios mostly
 /// sleep, so this is more than the cores.
 pub const DEFAULT_PARALLELISM: usize = 8;
@@ -144,6 +147,10 @@ async fn run_body(scenario: &Scenario, ctx: Ctx, timeout: Duration) -> Verdict {
         )),
         Err(_) => {
             task.abort();
+            // Wait (briefly: a body stuck without an await point never stops) for the
+            // abort to land, so a store the body was making under another namespace has
+            // queued its teardown before the teardowns are taken.
+            let _aborted = tokio::time::timeout(ABORT_GRACE, task).await;
             Verdict::Failed(format!(
                 "the scenario did not finish within {timeout:?} (GEN-2: every method returns \
                  within the backend's operation timeout)"

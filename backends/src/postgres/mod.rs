@@ -99,9 +99,8 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// unique index (on the winner's entry) before it sees the id taken: such a violation
 /// is followed by one query for the digest's live holder, and the write is sent again
 /// unless the holder is another token (at most 8 times; the usual path stays one
-/// statement). A token write first deletes, in the
-/// same statement, an *expired* token holding the same access token, which therefore
-/// never blocks (`ACC-3`). A statement the server rolls back for a deadlock or a
+/// statement). A token write first deletes, in the same statement, an *expired* token
+/// holding the same access token, which therefore never blocks (`ACC-3`). A statement the server rolls back for a deadlock or a
 /// serialization failure is run again, up to 5 times.
 ///
 /// # Errors and timeouts

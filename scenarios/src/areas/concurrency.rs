@@ -25,6 +25,8 @@ const ROUNDS: usize = 20;
 /// Reads of each reader in `concurrency_readers_see_whole_versions`, all taken while the
 /// writers write.
 const WHOLE_VERSION_READS: usize = 300;
+/// On a slow server the readers stop after this long (with at least 10 reads each).
+const READS_BUDGET: Duration = Duration::from_secs(30);
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
     let concurrent = Capabilities::NONE.with(Capability::Concurrency);
@@ -233,22 +235,22 @@ async fn readers_see_whole_versions(ctx: Ctx) -> Outcome {
     // The writers go on until the readers are done (bounded), so every read overlaps
     // writes however fast the backend is.
     let done = Arc::new(AtomicBool::new(false));
-    let written = Arc::new(AtomicUsize::new(0));
+    let rounds_started = Arc::new(AtomicUsize::new(0));
     let mut writers = Vec::new();
     for w in 0..2usize {
-        let (s, tokens, sessions, values, done, written) = (
+        let (s, tokens, sessions, values, done, rounds_started) = (
             s.clone(),
             tokens.clone(),
             sessions.clone(),
             values.clone(),
             done.clone(),
-            written.clone(),
+            rounds_started.clone(),
         );
         writers.push(tokio::spawn(async move {
             let mut round = 0;
             while round < ROUNDS * 2 || (!done.load(Ordering::Acquire) && round < 20_000) {
                 round += 1;
-                written.fetch_add(1, Ordering::AcqRel);
+                rounds_started.fetch_add(1, Ordering::AcqRel);
                 let v = (w + round) % 2;
                 s.store_token(&tokens[v])
                     .await
@@ -265,18 +267,20 @@ async fn readers_see_whole_versions(ctx: Ctx) -> Outcome {
     }
     let mut readers = Vec::new();
     for _ in 0..4 {
-        let (s, tokens, sessions, values, written) = (
+        let (s, tokens, sessions, values, rounds_started) = (
             s.clone(),
             tokens.clone(),
             sessions.clone(),
             values.clone(),
-            written.clone(),
+            rounds_started.clone(),
         );
         readers.push(tokio::spawn(async move {
             // Enough reads, spread over enough rounds of writes (bounded either way).
             let mut reads = 0;
-            while reads < WHOLE_VERSION_READS
-                || (written.load(Ordering::Acquire) < 4 * ROUNDS && reads < 20_000)
+            let started = std::time::Instant::now();
+            while (reads < WHOLE_VERSION_READS
+                || (rounds_started.load(Ordering::Acquire) < 4 * ROUNDS && reads < 20_000))
+                && (reads < 10 || started.elapsed() < READS_BUDGET)
             {
                 reads += 1;
                 let got = s.get_token("whole").await.check("get_token(whole)")?;

@@ -9,10 +9,13 @@
 
 use std::time::Duration;
 
-use authstore_spec::{AuthStorage, AuthToken, Capabilities, Capability, SessionData};
+use authstore_spec::{
+    AuthStorage, AuthToken, Capabilities, Capability, SessionData, TimingProfile,
+};
 use chrono::Utc;
 
 use crate::check::{Check, Outcome, expect_eq};
+use crate::timing::{ExpiryWindow, sleep_until};
 use crate::{Ctx, Scenario, scenario};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -32,8 +35,8 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
 
 /// What namespace `side` ("a" or "b") writes: one token, two sessions (one expired), two
 /// kv entries (one expired), all under the same names on both sides.
-async fn write_side(s: &dyn AuthStorage, side: &str) -> Outcome {
-    let past = Utc::now() - chrono::Duration::seconds(1);
+async fn write_side(s: &dyn AuthStorage, side: &str, timing: TimingProfile) -> Outcome {
+    let past = super::tokens::surely_past(timing);
     let token = AuthToken::new("shared-token", "shared-user", "shared-access", HOUR)
         .with_metadata("side", serde_json::json!(side));
     s.store_token(&token)
@@ -54,9 +57,14 @@ async fn write_side(s: &dyn AuthStorage, side: &str) -> Outcome {
     s.store_kv(&format!("only-{side}/key"), side.as_bytes(), None)
         .await
         .check(&format!("{side}.store_kv(only-{side}/key)"))?;
+    let started = Utc::now();
     s.store_kv("gone/key", side.as_bytes(), Some(Duration::from_nanos(1)))
         .await
-        .check(&format!("{side}.store_kv(gone/key, 1 ns)"))
+        .check(&format!("{side}.store_kv(gone/key, 1 ns)"))?;
+    // Checks assume it expired: wait out the margin.
+    let window = ExpiryWindow::after_ttl(started, Utc::now(), Duration::from_nanos(1), timing);
+    sleep_until(window.surely_expired_from()).await;
+    Ok(())
 }
 
 /// Checks that namespace `side` holds exactly what [`write_side`] wrote for it, less
@@ -165,7 +173,7 @@ async fn other_namespace_sees_nothing(ctx: Ctx) -> Outcome {
     let a = ctx.storage();
     let b = ctx.other_namespace().await?;
     // B starts empty whatever A holds.
-    write_side(&**a, "a").await?;
+    write_side(&**a, "a", ctx.timing()).await?;
     expect_eq(
         &b.get_token("shared-token")
             .await
@@ -201,7 +209,7 @@ async fn other_namespace_sees_nothing(ctx: Ctx) -> Outcome {
         "count_active_sessions() on namespace b while only a was written",
     )?;
     // The same names on B: no Conflict for the access token, which only A holds.
-    write_side(&*b, "b").await?;
+    write_side(&*b, "b", ctx.timing()).await?;
     expect_side(&**a, "a", false, "after both were written").await?;
     expect_side(&*b, "b", false, "after both were written").await?;
     // Cleanup on one side; deletes on the other.

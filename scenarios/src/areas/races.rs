@@ -27,6 +27,7 @@ use tokio::task::JoinHandle;
 
 use crate::check::{Check, Failure, Outcome, ensure, expect_eq};
 use crate::tasks::join_tasks;
+use crate::timing::{ExpiryWindow, sleep_until};
 use crate::{Ctx, Scenario, scenario};
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -194,7 +195,7 @@ async fn cleanup_spares_live_restores(ctx: Ctx) -> Outcome {
     let s = ctx.storage();
     let mut live_sessions = 0u64;
     for round in 0..ROUNDS {
-        let past = Utc::now() - chrono::Duration::seconds(1);
+        let past = super::tokens::surely_past(ctx.timing());
         let ids: Vec<String> = (0..PAIRS).map(|p| format!("cr-{round}-{p}")).collect();
         // The expired versions, stored so a backend that keeps expired data until
         // cleanup has something to remove.
@@ -319,9 +320,10 @@ async fn concurrent_cleanups_keep_indexes_exact(ctx: Ctx) -> Outcome {
     const ITEMS: usize = 24;
     let s = ctx.storage();
     for round in 0..ROUNDS / 4 {
-        let past = Utc::now() - chrono::Duration::seconds(1);
+        let past = super::tokens::surely_past(ctx.timing());
         // Half the items expired, half live, in one user's lists.
         let user = format!("cc-{round}");
+        let started = Utc::now();
         let mut live_tokens = Vec::new();
         let mut live_sessions = Vec::new();
         for i in 0..ITEMS {
@@ -347,6 +349,12 @@ async fn concurrent_cleanups_keep_indexes_exact(ctx: Ctx) -> Outcome {
                 live_sessions.push(data);
             }
         }
+        // The 1 ns kv entries are expired only once the margin has passed too.
+        sleep_until(
+            ExpiryWindow::after_ttl(started, Utc::now(), Duration::from_nanos(1), ctx.timing())
+                .surely_expired_from(),
+        )
+        .await;
         let calls: Vec<Call> = (0..CLEANERS)
             .map(|_| {
                 let s = s.clone();

@@ -12,7 +12,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use authstore_spec::{AuthStorage, AuthToken, Capabilities, Capability, SessionData};
+use authstore_spec::{
+    AuthStorage, AuthToken, Capabilities, Capability, SessionData, TimingProfile,
+};
 use chrono::Utc;
 
 use crate::check::{Check, Failure, Outcome, expect_eq};
@@ -142,42 +144,55 @@ async fn token_id_reuse_attempt(ctx: &Ctx, ttl: Duration) -> Result<Attempt, Fai
     // Names unique per attempt: an inconclusive attempt leaves its items behind.
     let n = ttl.as_millis();
     let name = |what: &str, freed: Freed| format!("{what}-{}-{n}", freed.name());
+    // One expiry instant for every expiring token, so one wait covers them all.
+    let expires_at = authstore_spec::time::add_duration(Utc::now(), ttl);
     let first: Vec<AuthToken> = FREED
         .iter()
         .map(|&freed| {
-            let lifetime = if freed == Freed::Deleted { HOUR } else { ttl };
-            AuthToken::new(
+            let token = AuthToken::new(
                 name("reuse", freed),
                 name("old", freed),
                 name("acc1", freed),
-                lifetime,
+                HOUR,
             )
-            .with_scopes(["first"])
+            .with_scopes(["first"]);
+            if freed == Freed::Deleted {
+                token
+            } else {
+                token.with_expires_at(expires_at)
+            }
         })
         .collect();
-    let window = ExpiryWindow::at(first[1].expires_at, ctx.timing());
+    let window = ExpiryWindow::at(expires_at, ctx.timing());
     for token in &first {
         s.store_token(token)
             .await
             .check(&format!("store_token({})", token.token_id))?;
     }
-    // Read everything once while live, so caches and lazily built indexes hold it.
-    for token in &first {
-        let accesses = [token.access_token.as_str()];
-        let users = [token.user_id.as_str()];
-        expect_token_state(
-            s,
-            &token.token_id,
-            Some(token),
-            &accesses,
-            &users,
-            "while live",
-        )
-        .await?;
+    // Read everything once while live, so caches and lazily built indexes hold it. A
+    // read that ended too close to the expiry proves nothing: the attempt is then
+    // inconclusive, not failed.
+    let live_reads = async {
+        for token in &first {
+            let accesses = [token.access_token.as_str()];
+            let users = [token.user_id.as_str()];
+            expect_token_state(
+                s,
+                &token.token_id,
+                Some(token),
+                &accesses,
+                &users,
+                "while live",
+            )
+            .await?;
+        }
+        Ok::<(), Failure>(())
     }
+    .await;
     if !window.surely_live_at(Utc::now()) {
         return Ok(Attempt::TooSlow);
     }
+    live_reads?;
     s.delete_token(&first[0].token_id)
         .await
         .check(&format!("delete_token({})", first[0].token_id))?;
@@ -197,13 +212,13 @@ async fn token_id_reuse_attempt(ctx: &Ctx, ttl: Duration) -> Result<Attempt, Fai
         if freed == Freed::ExpiredAndCleaned {
             continue;
         }
-        reuse_token_id(s, token, freed, n).await?;
+        reuse_token_id(s, token, freed, n, ctx.timing()).await?;
     }
     // Cleanup now must leave the re-used ids as they are, and free the last one.
     s.cleanup_expired().await.check("cleanup_expired()")?;
     for (token, freed) in first.iter().zip(FREED) {
         if freed == Freed::ExpiredAndCleaned {
-            reuse_token_id(s, token, freed, n).await?;
+            reuse_token_id(s, token, freed, n, ctx.timing()).await?;
         } else {
             let accesses = [
                 name("acc1", freed),
@@ -233,7 +248,13 @@ async fn token_id_reuse_attempt(ctx: &Ctx, ttl: Duration) -> Result<Attempt, Fai
 /// Stores `first`'s id again after it was freed: for another user with another access
 /// token, back for the first user with the first access token, then already expired;
 /// finally another id takes the first access token.
-async fn reuse_token_id(s: &dyn AuthStorage, first: &AuthToken, freed: Freed, n: u128) -> Outcome {
+async fn reuse_token_id(
+    s: &dyn AuthStorage,
+    first: &AuthToken,
+    freed: Freed,
+    n: u128,
+    timing: TimingProfile,
+) -> Outcome {
     let id = first.token_id.as_str();
     let name = |what: &str| format!("{what}-{}-{n}", freed.name());
     let (old_user, new_user) = (first.user_id.clone(), name("new"));
@@ -257,7 +278,7 @@ async fn reuse_token_id(s: &dyn AuthStorage, first: &AuthToken, freed: Freed, n:
     let step = context("stored again for the first user with the first access token");
     expect_token_state(s, id, Some(&back), &accesses, &users, &step).await?;
 
-    let past = Utc::now() - chrono::Duration::seconds(1);
+    let past = super::tokens::surely_past(timing);
     let expired = AuthToken::new(id, &new_user, &acc3, HOUR).with_expires_at(past);
     s.store_token(&expired)
         .await
@@ -340,25 +361,35 @@ async fn session_id_reuse_attempt(ctx: &Ctx, ttl: Duration) -> Result<Attempt, F
     let name = |what: &str, freed: Freed| format!("{what}-{}-{n}", freed.name());
     // An inconclusive attempt deletes what it stored, so the count starts at zero.
     let mut live = BTreeSet::new();
+    let expires_at = authstore_spec::time::add_duration(Utc::now(), ttl);
     let first: Vec<SessionData> = FREED
         .iter()
         .map(|&freed| {
-            let lifetime = if freed == Freed::Deleted { HOUR } else { ttl };
-            SessionData::new(name("reuse", freed), name("old", freed), lifetime)
-                .with_data("version", serde_json::json!(1))
+            let data = SessionData::new(name("reuse", freed), name("old", freed), HOUR)
+                .with_data("version", serde_json::json!(1));
+            if freed == Freed::Deleted {
+                data
+            } else {
+                data.with_expires_at(expires_at)
+            }
         })
         .collect();
-    let window = ExpiryWindow::at(first[1].expires_at, ctx.timing());
+    let window = ExpiryWindow::at(expires_at, ctx.timing());
     for data in &first {
         s.store_session(&data.session_id, data)
             .await
             .check(&format!("store_session({})", data.session_id))?;
         live.insert(data.session_id.clone());
     }
-    for data in &first {
-        let users = [data.user_id.as_str()];
-        expect_session_state(s, &data.session_id, Some(data), &users, &live, "while live").await?;
+    let live_reads = async {
+        for data in &first {
+            let users = [data.user_id.as_str()];
+            expect_session_state(s, &data.session_id, Some(data), &users, &live, "while live")
+                .await?;
+        }
+        Ok::<(), Failure>(())
     }
+    .await;
     if !window.surely_live_at(Utc::now()) {
         for data in &first {
             s.delete_session(&data.session_id).await.check(&format!(
@@ -368,6 +399,7 @@ async fn session_id_reuse_attempt(ctx: &Ctx, ttl: Duration) -> Result<Attempt, F
         }
         return Ok(Attempt::TooSlow);
     }
+    live_reads?;
     s.delete_session(&first[0].session_id)
         .await
         .check(&format!("delete_session({})", first[0].session_id))?;
@@ -387,13 +419,13 @@ async fn session_id_reuse_attempt(ctx: &Ctx, ttl: Duration) -> Result<Attempt, F
     .await?;
     for (data, freed) in first.iter().zip(FREED) {
         if freed != Freed::ExpiredAndCleaned {
-            reuse_session_id(s, data, freed, n, &mut live).await?;
+            reuse_session_id(s, data, freed, n, &mut live, ctx.timing()).await?;
         }
     }
     s.cleanup_expired().await.check("cleanup_expired()")?;
     for (data, freed) in first.iter().zip(FREED) {
         if freed == Freed::ExpiredAndCleaned {
-            reuse_session_id(s, data, freed, n, &mut live).await?;
+            reuse_session_id(s, data, freed, n, &mut live, ctx.timing()).await?;
         } else {
             let users = [name("old", freed), name("new", freed)];
             let users: Vec<&str> = users.iter().map(String::as_str).collect();
@@ -415,6 +447,7 @@ async fn reuse_session_id(
     freed: Freed,
     n: u128,
     live: &mut BTreeSet<String>,
+    timing: TimingProfile,
 ) -> Outcome {
     let id = first.session_id.as_str();
     let (old_user, new_user) = (first.user_id.clone(), format!("new-{}-{n}", freed.name()));
@@ -437,7 +470,7 @@ async fn reuse_session_id(
     let step = context("stored again for the first user");
     expect_session_state(s, id, Some(&back), &users, live, &step).await?;
 
-    let past = Utc::now() - chrono::Duration::seconds(1);
+    let past = super::tokens::surely_past(timing);
     let expired = SessionData::new(id, &new_user, HOUR).with_expires_at(past);
     s.store_session(id, &expired)
         .await
