@@ -4,7 +4,8 @@
 //!
 //! Each pair below is two different byte strings: K and U+212A KELVIN SIGN, `ss` and `ß`,
 //! `fi` and the ligature U+FB01, `i` and dotless U+0131, `A` and fullwidth U+FF21, NFC
-//! and NFD `é`, a word with and without a trailing space, `STRASSE` and `Straße`.
+//! and NFD `é`, a word with and without a trailing space, `STRASSE` and `Straße`, `I`
+//! and dotted U+0130.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -836,6 +836,37 @@ async fn barrage(ctx: Ctx, hostile: String) -> Outcome {
         None,
         &call,
     )?;
+    let rule = validate::prefix(h);
+    let call = format!("list_kv_keys({shown}) after deleting it");
+    returns_as_rule_says(
+        within_deadline(&call, s.list_kv_keys(h)).await?,
+        &rule,
+        Vec::new(),
+        &call,
+    )?;
+    let rule = validate::id("session id", h);
+    let call = format!("get_session({shown}) after deleting it");
+    returns_as_rule_says(
+        within_deadline(&call, s.get_session(h)).await?,
+        &rule,
+        None,
+        &call,
+    )?;
+    let rule = validate::id("user id", h);
+    let call = format!("list_user_tokens({shown}) after deleting it");
+    returns_as_rule_says(
+        within_deadline(&call, s.list_user_tokens(h)).await?,
+        &rule,
+        Vec::new(),
+        &call,
+    )?;
+    let call = format!("list_user_sessions({shown}) after deleting it");
+    returns_as_rule_says(
+        within_deadline(&call, s.list_user_sessions(h)).await?,
+        &rule,
+        Vec::new(),
+        &call,
+    )?;
     let call = "count_active_sessions()";
     let count = within_deadline(call, s.count_active_sessions())
         .await?

@@ -278,10 +278,38 @@ async fn cleanup_spares_live_restores(ctx: Ctx) -> Outcome {
                 &format!("get_kv({id}) {context}"),
             )?;
         }
+        // The expired versions belonged to cr-old: nothing of theirs may be listed.
+        let stale = s
+            .list_user_tokens("cr-old")
+            .await
+            .check("list_user_tokens(cr-old)")?;
+        expect_eq(
+            &stale,
+            &Vec::new(),
+            &format!("list_user_tokens(cr-old) {context}"),
+        )?;
+        let stale = s
+            .list_user_sessions("cr-old")
+            .await
+            .check("list_user_sessions(cr-old)")?;
+        expect_eq(
+            &stale,
+            &Vec::new(),
+            &format!("list_user_sessions(cr-old) {context}"),
+        )?;
         let listed = s
             .list_user_tokens("cr-new")
             .await
             .check("list_user_tokens(cr-new)")?;
+        let ids: BTreeSet<&str> = listed.iter().map(|t| t.token_id.as_str()).collect();
+        ensure(
+            ids.len() == listed.len() && tokens.iter().all(|t| ids.contains(t.token_id.as_str())),
+            || {
+                format!(
+                    "list_user_tokens(cr-new) {context}: expected each re-stored token once, got {ids:?}"
+                )
+            },
+        )?;
         expect_eq(
             &(listed.len() as u64),
             &live_sessions,
@@ -490,7 +518,7 @@ async fn listing_during_churn_keeps_untouched_keys(ctx: Ctx) -> Outcome {
                     ensure(
                         listed
                             .iter()
-                            .all(|k| k.ends_with("/s") || k.ends_with("/c")),
+                            .all(|k| stable.contains(k) || (0..STABLE).any(|i| *k == churned(i))),
                         || {
                             format!(
                                 "list_kv_keys(lc/) during churn: a key nobody wrote: {listed:?}"

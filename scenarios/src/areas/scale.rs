@@ -224,5 +224,21 @@ async fn five_thousand_sessions(ctx: Ctx) -> Outcome {
         &count,
         &(SESSIONS as u64 - 1_000),
         "count_active_sessions() after deleting 1 000 of 10 000 sessions",
+    )?;
+    // Every tenth session was deleted: 500 of the big user's.
+    let listed = s
+        .list_user_sessions("big-user")
+        .await
+        .check("list_user_sessions(big-user)")?;
+    let mut ids: Vec<String> = listed.iter().map(|d| d.session_id.clone()).collect();
+    ids.sort();
+    let expected: Vec<String> = (0..PER_USER)
+        .filter(|i| i % 10 != 0)
+        .map(|i| session(i).session_id)
+        .collect();
+    expect_listing(
+        &ids,
+        &expected,
+        "list_user_sessions(big-user) after deleting every tenth session",
     )
 }
