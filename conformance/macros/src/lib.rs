@@ -305,7 +305,7 @@ mod tests {
         assert_eq!(expanded.matches("# [ignore =").count(), needing);
         let claimed_all = parse(
             "mem, async { Store::new() }, \
-             capabilities = [expiry, concurrency, large_values, multi_handle]",
+             capabilities = [expiry, concurrency, large_values, multi_handle, capacity, namespaces]",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(!expand(&claimed_all).to_string().contains("# [ignore ="));
