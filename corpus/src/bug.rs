@@ -174,7 +174,7 @@ bugs! {
     UserListsCappedAt1000: Tokens, ["tokens_five_thousand_of_one_user_listed", "sessions_five_thousand_of_one_user_listed_and_counted"];
 
     /// JSON numbers in metadata and session data are kept as `f64`, so `u64::MAX` and `i64::MIN` lose digits.
-    JsonNumbersAsF64: Tokens, ["tokens_store_then_get", "sessions_store_then_get"];
+    JsonNumbersAsF64: Tokens, ["input_json_extremes_round_trip", "tokens_store_then_get", "sessions_store_then_get"];
 
     /// `delete_token` removes the record but leaves its id in the user's token index.
     DeleteTokenKeepsUserIndex: Tokens, ["tokens_id_reuse_leaves_no_stale_index"];
