@@ -28,10 +28,6 @@ const MAX_VALUE_BYTES: usize = 16 << 20;
 /// again before the error is returned.
 const MAX_ATTEMPTS: u32 = 5;
 
-/// How often a token write that tripped the access-digest index only because a writer of
-/// the same id raced it is sent (see `put_token`).
-const ACCESS_RACE_ATTEMPTS: u32 = 8;
-
 /// The default bound on one method call (SPEC.md `GEN-2`).
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -256,8 +252,10 @@ impl PostgresStorage {
                     // index on the access digest (holding the winner's entry) before it
                     // sees the id taken. That is no conflict (ACC-2 needs *another* live
                     // holder): ask who holds the digest, and write again if it is this id
-                    // or nobody live. The happy path stays one statement.
-                    for _ in 1..ACCESS_RACE_ATTEMPTS {
+                    // or nobody live. Each resend follows a committed rival write, so it
+                    // ends; the operation timeout bounds it anyway. The happy path stays
+                    // one statement.
+                    loop {
                         match write().await {
                             Err(err) if is_access_digest_violation(&err) => {
                                 let other: Option<String> =
@@ -273,7 +271,6 @@ impl PostgresStorage {
                             result => return result,
                         }
                     }
-                    write().await
                 },
             )
             .await?;
