@@ -5,6 +5,7 @@ use std::fmt::{self, Display};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
+use std::time::Duration;
 
 use authstore_spec::AuthStorage;
 use futures::FutureExt;
@@ -28,7 +29,15 @@ pub struct Fixture {
     teardown: Option<Teardown>,
     capacity: Option<u64>,
     other_namespace: Option<OtherNamespace>,
+    default_ttl_store: Option<DefaultTtlStore>,
+    kv_value_limit: Option<u64>,
+    stored_items: Option<authstore_scenarios::StoredItemsProbe>,
 }
+
+/// Makes the fixture of a fresh store with a default kv TTL (see
+/// [`Fixture::with_default_ttl_store`]).
+pub(crate) type DefaultTtlStore =
+    Arc<dyn Fn(Duration) -> BoxFuture<'static, Result<Fixture, String>> + Send + Sync>;
 
 /// Makes the fixture of a second store under another namespace (see
 /// [`Fixture::with_other_namespace`]).
@@ -45,6 +54,9 @@ pub(crate) struct FixtureParts {
     pub(crate) teardown: Option<Teardown>,
     pub(crate) capacity: Option<u64>,
     pub(crate) other_namespace: Option<OtherNamespace>,
+    pub(crate) default_ttl_store: Option<DefaultTtlStore>,
+    pub(crate) kv_value_limit: Option<u64>,
+    pub(crate) stored_items: Option<authstore_scenarios::StoredItemsProbe>,
 }
 
 impl Fixture {
@@ -56,7 +68,48 @@ impl Fixture {
             teardown: None,
             capacity: None,
             other_namespace: None,
+            default_ttl_store: None,
+            kv_value_limit: None,
+            stored_items: None,
         }
+    }
+
+    /// This fixture able to make, on demand, a fresh empty store of the same backend
+    /// configured so that kv entries stored without a TTL expire after the given default
+    /// (e.g. `InMemoryConfig::with_default_ttl`), with its own teardown, which runs after
+    /// the scenario. The `default-ttl` scenarios ask for it, with defaults of a fraction of
+    /// a second to a few seconds; claim the `default-ttl` capability with it.
+    pub fn with_default_ttl_store<F, Fut>(mut self, factory: F) -> Self
+    where
+        F: Fn(Duration) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Fixture, String>> + Send + 'static,
+    {
+        self.default_ttl_store = Some(Arc::new(move |ttl| factory(ttl).boxed()));
+        self
+    }
+
+    /// This fixture declaring the backend's documented kv value size limit: the largest
+    /// value, in bytes, that `store_kv` accepts (SPEC.md `KV-5`, `KV-6`). The
+    /// `value-limit` scenarios store a value of exactly that size and one a byte larger;
+    /// claim the `value-limit` capability with it.
+    pub fn with_kv_value_limit(mut self, bytes: u64) -> Self {
+        self.kv_value_limit = Some(bytes);
+        self
+    }
+
+    /// This fixture able to count the items (tokens, sessions, kv entries) the store
+    /// physically holds, expired ones not yet removed included: `probe` reads the
+    /// backend's own bookkeeping (row counts, map sizes), never the `AuthStorage`
+    /// methods. The `introspection` scenarios check with it that `cleanup_expired`
+    /// really removes expired items (SPEC.md `CLN-1`); claim the `introspection`
+    /// capability with it.
+    pub fn with_stored_items<F, Fut>(mut self, probe: F) -> Self
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<u64, String>> + Send + 'static,
+    {
+        self.stored_items = Some(Arc::new(move || probe().boxed()));
+        self
     }
 
     /// This fixture able to make, on demand, a fresh store on the same server under
@@ -119,6 +172,9 @@ impl Fixture {
             teardown: self.teardown,
             capacity: self.capacity,
             other_namespace: self.other_namespace,
+            default_ttl_store: self.default_ttl_store,
+            kv_value_limit: self.kv_value_limit,
+            stored_items: self.stored_items,
         }
     }
 }
@@ -130,6 +186,9 @@ impl fmt::Debug for Fixture {
             .field("teardown", &self.teardown.is_some())
             .field("capacity", &self.capacity)
             .field("other_namespace", &self.other_namespace.is_some())
+            .field("default_ttl_store", &self.default_ttl_store.is_some())
+            .field("kv_value_limit", &self.kv_value_limit)
+            .field("stored_items", &self.stored_items.is_some())
             .finish_non_exhaustive()
     }
 }

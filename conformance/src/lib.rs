@@ -47,7 +47,8 @@ mod runner;
 ///   Each scenario needs a fresh, empty store.
 /// - Options, each optional, in any order:
 ///   - `capabilities = [expiry, concurrency, large_values, multi_handle]`: what the
-///     backend claims; default `[expiry, concurrency, large_values]`
+///     backend claims, any of those and `capacity`, `namespaces`, `default_ttl`,
+///     `value_limit`, `introspection` (each declared or provided by the [`Fixture`]); default `[expiry, concurrency, large_values]`
 ///     ([`Capabilities::CORE`](authstore_spec::Capabilities::CORE)). A scenario needing
 ///     an unclaimed capability is emitted with `#[ignore = "not claimed: needs ..."]`:
 ///     `cargo test` shows it as ignored, never as passed, and `cargo test -- --ignored`

@@ -14,7 +14,9 @@ use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::task::JoinError;
 
-use crate::fixture::{Fixture, FixtureError, FixtureParts, IntoFixture, OtherNamespace, Teardown};
+use crate::fixture::{
+    DefaultTtlStore, Fixture, FixtureError, FixtureParts, IntoFixture, OtherNamespace, Teardown,
+};
 use crate::report::{BackendReport, Report, ScenarioReport};
 
 /// How long one scenario (fixture set-up, body and teardown each) may take by default.
@@ -96,6 +98,9 @@ pub async fn run_scenario(
         teardown,
         capacity,
         other_namespace,
+        default_ttl_store,
+        kv_value_limit,
+        stored_items,
     } = fixture.into_parts();
     // Teardowns of the stores made under other namespaces, run after the body.
     let other_teardowns: Arc<Mutex<Vec<Teardown>>> = Arc::default();
@@ -110,6 +115,15 @@ pub async fn run_scenario(
         }
         if let Some(make) = other_namespace {
             ctx = ctx.with_other_namespace(namespace_factory(make, other_teardowns.clone()));
+        }
+        if let Some(make) = default_ttl_store {
+            ctx = ctx.with_default_ttl_store(default_ttl_factory(make, other_teardowns.clone()));
+        }
+        if let Some(bytes) = kv_value_limit {
+            ctx = ctx.with_kv_value_limit(bytes);
+        }
+        if let Some(probe) = stored_items {
+            ctx = ctx.with_stored_items(probe);
         }
         run_body(scenario, ctx, timeout).await
     } else {
@@ -169,6 +183,26 @@ fn namespace_factory(
         let (make, teardowns) = (make.clone(), teardowns.clone());
         async move {
             let parts = make().await?.into_parts();
+            teardowns
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extend(parts.teardown);
+            Ok(parts.storage)
+        }
+        .boxed()
+    })
+}
+
+/// Wraps a fixture's maker of stores with a default TTL as the scenarios see it: each
+/// store it makes has its teardown queued in `teardowns`.
+fn default_ttl_factory(
+    make: DefaultTtlStore,
+    teardowns: Arc<Mutex<Vec<Teardown>>>,
+) -> authstore_scenarios::DefaultTtlFactory {
+    Arc::new(move |ttl| {
+        let (make, teardowns) = (make.clone(), teardowns.clone());
+        async move {
+            let parts = make(ttl).await?.into_parts();
             teardowns
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)

@@ -12,7 +12,14 @@ use authstore_conformance::{conformance_suite, provision};
 conformance_suite!(
     mariadb,
     async { provision::mysql::mariadb_fixture().await },
-    capabilities = [expiry, concurrency, large_values, multi_handle, namespaces],
+    capabilities = [
+        expiry,
+        concurrency,
+        large_values,
+        multi_handle,
+        namespaces,
+        introspection
+    ],
     timing = MySqlStorage::TIMING,
 );
 

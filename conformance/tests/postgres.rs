@@ -12,7 +12,15 @@ use authstore_conformance::{conformance_suite, provision};
 conformance_suite!(
     postgres,
     async { provision::postgres::fixture().await },
-    capabilities = [expiry, concurrency, large_values, multi_handle, namespaces],
+    capabilities = [
+        expiry,
+        concurrency,
+        large_values,
+        multi_handle,
+        namespaces,
+        value_limit,
+        introspection
+    ],
     timing = PostgresStorage::TIMING,
 );
 

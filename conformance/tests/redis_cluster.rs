@@ -8,6 +8,14 @@ use authstore_conformance::{conformance_suite, provision};
 conformance_suite!(
     redis_cluster,
     async { provision::redis::cluster_fixture().await },
-    capabilities = [expiry, concurrency, large_values, multi_handle, namespaces],
+    capabilities = [
+        expiry,
+        concurrency,
+        large_values,
+        multi_handle,
+        namespaces,
+        value_limit,
+        default_ttl
+    ],
     timing = RedisStorage::TIMING,
 );

@@ -403,6 +403,12 @@ bugs! {
     /// `cleanup_expired` judges tokens by `issued_at` instead of `expires_at`.
     CleanupComparesIssuedAt: Cleanup, ["cleanup_with_nothing_expired_changes_nothing"];
 
+    /// `cleanup_expired` does nothing: expired items are hidden from reads but stay stored for ever.
+    CleanupRemovesNothing: Cleanup, ["cleanup_physically_removes_expired"];
+
+    /// `cleanup_expired` removes expired tokens and sessions but forgets the kv entries, as a cleanup that misses one table.
+    CleanupSkipsKv: Cleanup, ["cleanup_physically_removes_expired"];
+
     /// `cleanup_expired` removes expired sessions but not their expiry-index entries, so the count drops below the live sessions.
     CleanupLeavesExpiryEntries: Cleanup, ["cleanup_removes_stored_expired_keeps_live"];
 
@@ -423,6 +429,21 @@ bugs! {
 
     /// A write refused for lack of capacity has already removed the value it was to replace.
     OverCapacityWriteRemovesOldValue: Kv, ["kv_capacity_reclaims_churned_data"];
+
+    /// A value of exactly the documented limit is refused (`>=` for `>`), so the largest value stored is one byte short of it.
+    ValueLimitOffByOne: Kv, ["kv_value_limit_is_exact"];
+
+    /// The configured default TTL is never applied: kv entries stored without a TTL never expire.
+    DefaultTtlIgnored: Kv, ["expiry_default_ttl_applies_to_kv_none_only"];
+
+    /// An explicit TTL longer than the default is cut to the default, as `min(ttl, default)` would.
+    DefaultTtlCapsExplicitTtls: Kv, ["expiry_default_ttl_applies_to_kv_none_only"];
+
+    /// Every kv write gets the default TTL, explicit ones included, as by a store that applies it after the caller's.
+    DefaultTtlReplacesExplicitTtls: Kv, ["expiry_default_ttl_applies_to_kv_none_only"];
+
+    /// Tokens stored with a later expiry are cut to the kv default TTL, as by a store that gives every key it writes the default.
+    DefaultTtlAppliesToTokens: Expiry, ["expiry_default_ttl_applies_to_kv_none_only"];
 
     /// `cleanup_expired` removes expired records but leaves their ids in the user indexes.
     CleanupKeepsUserIndex: Cleanup, ["tokens_id_reuse_leaves_no_stale_index", "sessions_id_reuse_keeps_lists_and_count_exact"];

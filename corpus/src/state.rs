@@ -55,7 +55,7 @@ pub(crate) struct KvEntry {
 #[derive(Debug)]
 pub(crate) struct Due {
     tokens: Vec<String>,
-    entries: Vec<(DateTime<Utc>, Kind, String)>,
+    pub(crate) entries: Vec<(DateTime<Utc>, Kind, String)>,
 }
 
 /// One store's data.
@@ -80,6 +80,8 @@ pub(crate) struct State {
     pub(crate) capacity: Option<u64>,
     /// The kv bytes (keys and values) charged against `capacity`.
     pub(crate) kv_bytes: u64,
+    /// The TTL of kv entries stored without one, if configured.
+    pub(crate) default_ttl: Option<std::time::Duration>,
 }
 
 /// What a kv entry is charged against the capacity: its key and value bytes.
@@ -100,7 +102,13 @@ impl State {
             kv: BTreeMap::new(),
             capacity: None,
             kv_bytes: 0,
+            default_ttl: None,
         }
+    }
+
+    /// How many tokens, sessions and kv entries are stored, expired ones included.
+    pub(crate) fn stored_items(&self) -> usize {
+        self.tokens.len() + self.sessions.len() + self.kv.len()
     }
 
     /// The charge of the entry stored under `key`, expired or not (0 if none).

@@ -43,8 +43,9 @@ const RETRY_INTERVAL: Duration = Duration::from_millis(5);
 /// sessions and kv entries, a kv `BTreeMap`), and a per-handle read cache.
 ///
 /// Built with `None` it is a correct backend: it passes the whole catalogue claiming
-/// every capability. Built with `Some(bug)` it has exactly that defect. No default kv TTL;
-/// values up to [`MAX_VALUE_BYTES`]; timing [`TIMING`]. Expired items stay in memory
+/// every capability. Built with `Some(bug)` it has exactly that defect. No default kv TTL
+/// unless configured ([`with_default_ttl`](Self::with_default_ttl)); values up to
+/// [`MAX_VALUE_BYTES`]; timing [`TIMING`]. Expired items stay in memory
 /// until `cleanup_expired`.
 pub struct BrokenStorage {
     bug: Option<Bug>,
@@ -90,6 +91,32 @@ impl BrokenStorage {
         let other = Self::new(self.bug);
         other.shared.lock().capacity = self.shared.lock().capacity;
         other
+    }
+
+    /// This store giving kv entries stored without a TTL the TTL `ttl` (SPEC.md `TTL-2`).
+    pub fn with_default_ttl(self, ttl: Duration) -> Self {
+        self.shared.lock().default_ttl = Some(ttl);
+        self
+    }
+
+    /// How many tokens, sessions and kv entries the store holds, expired ones not yet
+    /// removed included.
+    pub fn stored_items(&self) -> usize {
+        self.shared.lock().stored_items()
+    }
+
+    /// The TTL a kv write with `ttl` gets: the default for `None` (`TTL-2`, `TTL-6`).
+    fn with_default_ttl_applied(&self, ttl: Option<Duration>) -> Option<Duration> {
+        let Some(default) = self.shared.lock().default_ttl else {
+            return ttl;
+        };
+        match (self.bug, ttl) {
+            (Some(Bug::DefaultTtlIgnored), ttl) => ttl,
+            (Some(Bug::DefaultTtlCapsExplicitTtls), Some(ttl)) => Some(ttl.min(default)),
+            (Some(Bug::DefaultTtlReplacesExplicitTtls), Some(_)) => Some(default),
+            (_, None) => Some(default),
+            (_, Some(ttl)) => Some(ttl),
+        }
     }
 
     /// The defect this storage was built with.
@@ -149,6 +176,16 @@ async fn race_window() {
 impl AuthStorage for BrokenStorage {
     async fn store_token(&self, token: &AuthToken) -> Result<()> {
         self.rules().token(token)?;
+        let default_ttl = self.shared.lock().default_ttl;
+        let capped;
+        let token = match default_ttl {
+            Some(ttl) if self.is(Bug::DefaultTtlAppliesToTokens) => {
+                let latest = authstore_spec::time::add_duration(Utc::now(), ttl);
+                capped = token.clone().with_expires_at(token.expires_at.min(latest));
+                &capped
+            }
+            _ => token,
+        };
         let record = record::token(self.bug, token);
         match self.bug {
             Some(Bug::StoreExpiredTokenIsSkipped)
@@ -426,7 +463,8 @@ impl AuthStorage for BrokenStorage {
 
     async fn store_kv(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
         self.rules().key(key)?;
-        let value = if value.len() <= MAX_VALUE_BYTES {
+        let at_limit_refused = self.is(Bug::ValueLimitOffByOne) && value.len() == MAX_VALUE_BYTES;
+        let value = if value.len() <= MAX_VALUE_BYTES && !at_limit_refused {
             value
         } else if self.is(Bug::OversizedValueTruncated) {
             &value[..MAX_VALUE_BYTES]
@@ -436,7 +474,7 @@ impl AuthStorage for BrokenStorage {
                 value.len()
             )));
         };
-        let expires_at = kv_expires_at(self.bug, Utc::now(), ttl);
+        let expires_at = kv_expires_at(self.bug, Utc::now(), self.with_default_ttl_applied(ttl));
         let entry = KvEntry {
             value: value.to_vec(),
             expires_at,
@@ -548,6 +586,18 @@ impl AuthStorage for BrokenStorage {
     }
 
     async fn cleanup_expired(&self) -> Result<()> {
+        match self.bug {
+            Some(Bug::CleanupRemovesNothing) => return Ok(()),
+            Some(Bug::CleanupSkipsKv) => {
+                return self.write(|s| {
+                    let mut due = s.due(Utc::now());
+                    due.entries.retain(|(_, kind, _)| *kind != Kind::Kv);
+                    s.remove_due(due);
+                    Ok(())
+                });
+            }
+            _ => {}
+        }
         if self.is(Bug::CleanupCheckThenAct) {
             let due = self.shared.lock().due(Utc::now());
             race_window().await;

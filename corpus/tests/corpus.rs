@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use authstore_conformance::{DEFAULT_TIMEOUT, Fixture, Verdict, run_scenario};
-use authstore_corpus::{BrokenStorage, Bug, TIMING};
+use authstore_corpus::{BrokenStorage, Bug, MAX_VALUE_BYTES, TIMING};
 use authstore_scenarios::{Scenario, catalogue};
 use authstore_spec::{Capabilities, Capability};
 use futures::StreamExt;
@@ -33,26 +33,34 @@ const MESSAGE_CHARS: usize = 150;
 /// The capacity the corpus's stores are bounded to and declare.
 const CAPACITY: u64 = 16 << 20;
 
-/// Two handles on one fresh store with `bug`, bounded to [`CAPACITY`], able to make a
-/// store under another namespace.
+/// Two handles on one fresh store with `bug`, bounded to [`CAPACITY`], declaring its
+/// value limit, able to count what it holds and to make a store under another
+/// namespace or with a default TTL.
 fn fixture(bug: Option<Bug>) -> Fixture {
     let first = BrokenStorage::new(bug).with_capacity(CAPACITY);
     let second = first.second_handle();
     let namespaces = first.second_handle();
+    let probe = first.second_handle();
     Fixture::new(first)
         .with_second_handle(second)
         .with_capacity(CAPACITY)
+        .with_kv_value_limit(MAX_VALUE_BYTES as u64)
+        .with_stored_items(move || {
+            let count = probe.stored_items() as u64;
+            async move { Ok(count) }
+        })
         .with_other_namespace(move || {
             let other = namespaces.other_namespace();
             async move { Ok(Fixture::new(other)) }
+        })
+        .with_default_ttl_store(move |ttl| async move {
+            Ok(Fixture::new(BrokenStorage::new(bug).with_default_ttl(ttl)))
         })
 }
 
 /// Runs one scenario on a fresh store with `bug`, claiming every capability.
 async fn verdict(scenario: Scenario, bug: Option<Bug>) -> (Scenario, Verdict) {
-    let claimed = Capabilities::ALL
-        .with(Capability::Capacity)
-        .with(Capability::Namespaces);
+    let claimed = Capability::ALL.into_iter().collect::<Capabilities>();
     let run = run_scenario(&scenario, fixture(bug), claimed, TIMING, TIMEOUT).await;
     (scenario, run.verdict)
 }

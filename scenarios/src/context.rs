@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use authstore_spec::{AuthStorage, TimingProfile};
 use futures::future::BoxFuture;
@@ -19,7 +20,20 @@ pub struct Ctx {
     timing: TimingProfile,
     capacity: Option<u64>,
     other_namespace: Option<NamespaceFactory>,
+    default_ttl_store: Option<DefaultTtlFactory>,
+    kv_value_limit: Option<u64>,
+    stored_items: Option<StoredItemsProbe>,
 }
+
+/// Makes, on demand, a fresh empty store of the backend under test configured with the
+/// given default kv TTL (see [`Ctx::store_with_default_ttl`]); its error is a message.
+pub type DefaultTtlFactory =
+    Arc<dyn Fn(Duration) -> BoxFuture<'static, Result<Arc<dyn AuthStorage>, String>> + Send + Sync>;
+
+/// Counts the items (tokens, sessions, kv entries) the store under test physically holds,
+/// expired ones not yet removed included (see [`Ctx::stored_items`]); its error is a
+/// message.
+pub type StoredItemsProbe = Arc<dyn Fn() -> BoxFuture<'static, Result<u64, String>> + Send + Sync>;
 
 /// Makes a second store on the same server under another namespace, on demand (see
 /// [`Ctx::other_namespace`]); its error is a message.
@@ -35,7 +49,74 @@ impl Ctx {
             timing,
             capacity: None,
             other_namespace: None,
+            default_ttl_store: None,
+            kv_value_limit: None,
+            stored_items: None,
         }
+    }
+
+    /// This context able to make stores configured with a default kv TTL.
+    pub fn with_default_ttl_store(mut self, factory: DefaultTtlFactory) -> Self {
+        self.default_ttl_store = Some(factory);
+        self
+    }
+
+    /// A fresh, empty store of the backend under test whose kv entries stored without a
+    /// TTL expire after `default_ttl`; a failure if the backend claimed `default-ttl` but
+    /// its fixture provides no such store, or if it cannot be made.
+    pub async fn store_with_default_ttl(
+        &self,
+        default_ttl: Duration,
+    ) -> Result<Arc<dyn AuthStorage>, Failure> {
+        let factory = self.default_ttl_store.as_ref().ok_or_else(|| {
+            Failure::new(
+                "the backend claims the default-ttl capability but its fixture provides no \
+                 store with a default TTL (Fixture::with_default_ttl_store)",
+            )
+        })?;
+        factory(default_ttl).await.map_err(|err| {
+            Failure::new(format!(
+                "the store with a default TTL of {default_ttl:?} could not be made: {err}"
+            ))
+        })
+    }
+
+    /// This context declaring the store's documented kv value size limit in bytes.
+    pub fn with_kv_value_limit(mut self, bytes: u64) -> Self {
+        self.kv_value_limit = Some(bytes);
+        self
+    }
+
+    /// The declared kv value size limit; a failure if the backend claimed `value-limit`
+    /// but its fixture declared none.
+    pub fn kv_value_limit(&self) -> Result<u64, Failure> {
+        self.kv_value_limit.ok_or_else(|| {
+            Failure::new(
+                "the backend claims the value-limit capability but its fixture declared no \
+                 limit (Fixture::with_kv_value_limit)",
+            )
+        })
+    }
+
+    /// This context able to count what the store physically holds.
+    pub fn with_stored_items(mut self, probe: StoredItemsProbe) -> Self {
+        self.stored_items = Some(probe);
+        self
+    }
+
+    /// How many items (tokens, sessions, kv entries) the store physically holds now,
+    /// expired ones not yet removed included; a failure if the backend claimed
+    /// `introspection` but its fixture provides no probe, or if the probe fails.
+    pub async fn stored_items(&self) -> Result<u64, Failure> {
+        let probe = self.stored_items.as_ref().ok_or_else(|| {
+            Failure::new(
+                "the backend claims the introspection capability but its fixture provides \
+                 no probe (Fixture::with_stored_items)",
+            )
+        })?;
+        probe()
+            .await
+            .map_err(|err| Failure::new(format!("the stored-items probe failed: {err}")))
     }
 
     /// This context able to make a second store under another namespace on the same
@@ -119,6 +200,9 @@ impl fmt::Debug for Ctx {
             .field("timing", &self.timing)
             .field("capacity", &self.capacity)
             .field("other_namespace", &self.other_namespace.is_some())
+            .field("default_ttl_store", &self.default_ttl_store.is_some())
+            .field("kv_value_limit", &self.kv_value_limit)
+            .field("stored_items", &self.stored_items.is_some())
             .finish_non_exhaustive()
     }
 }

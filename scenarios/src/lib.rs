@@ -15,7 +15,7 @@ mod tasks;
 pub mod timing;
 
 pub use check::{Check, Failure, Outcome};
-pub use context::{Ctx, NamespaceFactory};
+pub use context::{Ctx, DefaultTtlFactory, NamespaceFactory, StoredItemsProbe};
 pub use scenario::{Area, Scenario, ScenarioFn};
 
 /// Every scenario, grouped by area, in a stable order.

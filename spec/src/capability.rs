@@ -23,17 +23,29 @@ pub enum Capability {
     /// prefix), which the fixture provides: scenarios that check the two see nothing of
     /// each other.
     Namespaces,
+    /// A configurable default kv TTL (`TTL-2`): the fixture makes, on demand, a fresh
+    /// store configured with the default TTL the scenario asks for.
+    DefaultTtl,
+    /// A documented kv value size limit (`KV-5`), which the fixture declares: scenarios
+    /// store values of exactly that size and one byte more.
+    ValueLimit,
+    /// A way to count what the store physically holds, expired items included, which
+    /// the fixture provides: cleanup scenarios check that expired items are gone.
+    Introspection,
 }
 
 impl Capability {
     /// Every capability, in report order.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 9] = [
         Capability::Expiry,
         Capability::Concurrency,
         Capability::LargeValues,
         Capability::MultiHandle,
         Capability::Capacity,
         Capability::Namespaces,
+        Capability::DefaultTtl,
+        Capability::ValueLimit,
+        Capability::Introspection,
     ];
 
     /// The name used in reports and on the command line.
@@ -45,10 +57,13 @@ impl Capability {
             Capability::MultiHandle => "multi-handle",
             Capability::Capacity => "capacity",
             Capability::Namespaces => "namespaces",
+            Capability::DefaultTtl => "default-ttl",
+            Capability::ValueLimit => "value-limit",
+            Capability::Introspection => "introspection",
         }
     }
 
-    const fn bit(self) -> u8 {
+    const fn bit(self) -> u16 {
         1 << (self as u8)
     }
 }
@@ -61,7 +76,7 @@ impl fmt::Display for Capability {
 
 /// A set of [`Capability`] values: what a backend claims, or what a scenario needs.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub struct Capabilities(u8);
+pub struct Capabilities(u16);
 
 impl Capabilities {
     /// The empty set.
@@ -72,8 +87,9 @@ impl Capabilities {
         .with(Capability::Concurrency)
         .with(Capability::LargeValues);
     /// Every capability a store can claim without declaring more in its fixture:
-    /// [`Self::CORE`] and multi-handle. A bounded store adds [`Capability::Capacity`], a
-    /// server store [`Capability::Namespaces`].
+    /// [`Self::CORE`] and multi-handle. The others need the fixture's help:
+    /// [`Capability::Capacity`], [`Capability::Namespaces`], [`Capability::DefaultTtl`],
+    /// [`Capability::ValueLimit`] and [`Capability::Introspection`].
     pub const ALL: Capabilities = Capabilities::CORE.with(Capability::MultiHandle);
 
     /// This set with `capability` added.

@@ -96,6 +96,10 @@ pub struct EncryptedStorage<S> {
 }
 
 impl<S: AuthStorage> EncryptedStorage<S> {
+    /// What the envelope adds to a kv value, in bytes: the largest value accepted is the
+    /// inner store's limit minus this (SPEC.md `KV-5`).
+    pub const KV_VALUE_OVERHEAD: usize = envelope::KV_OVERHEAD;
+
     /// `inner` encrypted with `key` alone.
     pub fn new(inner: S, key: EncryptionKey) -> Self {
         Self::with_keyring(inner, Keyring::new(key))

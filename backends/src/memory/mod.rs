@@ -143,6 +143,17 @@ impl MemoryStorage {
     /// microsecond, with a 1 ms margin and no skew.
     pub const TIMING: TimingProfile = TimingProfile::IN_PROCESS;
 
+    /// The largest kv value accepted, in bytes (SPEC.md `KV-5`): 64 MiB.
+    pub const MAX_VALUE_BYTES: usize = MAX_VALUE_BYTES;
+
+    /// How many items (tokens, sessions, kv entries) the store holds, expired ones not yet
+    /// removed included: what a cleanup has left, for monitoring and for the
+    /// conformance suite's `introspection` checks.
+    pub fn stored_items(&self) -> usize {
+        let (tokens, sessions, kv) = self.inner.state.read().stored_counts();
+        tokens + sessions + kv
+    }
+
     /// An empty storage with the default [`InMemoryConfig`] (see
     /// [`InMemoryConfig::build`] for when the cleanup task runs).
     pub fn new() -> Self {

@@ -264,7 +264,6 @@ impl State {
     }
 
     /// Stored item counts (tokens, sessions, kv), expired-but-not-cleaned included.
-    #[cfg(test)]
     pub(super) fn stored_counts(&self) -> (usize, usize, usize) {
         (self.tokens.len(), self.sessions.len(), self.kv.len())
     }

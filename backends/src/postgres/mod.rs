@@ -126,6 +126,9 @@ impl PostgresStorage {
     pub const TIMING: TimingProfile =
         TimingProfile::new(Duration::from_micros(1), Duration::from_millis(50));
 
+    /// The largest kv value accepted, in bytes (SPEC.md `KV-5`): 16 MiB.
+    pub const MAX_VALUE_BYTES: usize = MAX_VALUE_BYTES;
+
     /// A storage over `pool`. Call [`migrate`](Self::migrate) once before use (from any
     /// number of processes).
     pub fn new(pool: PgPool) -> Self {

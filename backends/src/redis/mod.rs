@@ -307,6 +307,9 @@ impl RedisStorage {
     pub const TIMING: TimingProfile =
         TimingProfile::new(Duration::from_millis(1), Duration::from_millis(50));
 
+    /// The largest kv value accepted, in bytes (SPEC.md `KV-5`): 64 MiB.
+    pub const MAX_VALUE_BYTES: usize = MAX_VALUE_BYTES;
+
     /// The key prefix used unless configured otherwise.
     pub const DEFAULT_PREFIX: &'static str = "auth:";
 

@@ -89,8 +89,8 @@ impl Parse for SuiteInput {
     }
 }
 
-/// `[expiry, concurrency, large_values, multi_handle, capacity, namespaces]`, any subset,
-/// any order.
+/// `[expiry, concurrency, large_values, multi_handle, capacity, namespaces, default_ttl,
+/// value_limit, introspection]`, any subset, any order.
 fn parse_capabilities(input: ParseStream<'_>) -> syn::Result<Vec<(Capability, Ident)>> {
     let content;
     bracketed!(content in input);
@@ -104,12 +104,16 @@ fn parse_capabilities(input: ParseStream<'_>) -> syn::Result<Vec<(Capability, Id
             "multi_handle" => Capability::MultiHandle,
             "capacity" => Capability::Capacity,
             "namespaces" => Capability::Namespaces,
+            "default_ttl" => Capability::DefaultTtl,
+            "value_limit" => Capability::ValueLimit,
+            "introspection" => Capability::Introspection,
             other => {
                 return Err(syn::Error::new(
                     ident.span(),
                     format!(
                         "unknown capability `{other}`; expected expiry, concurrency, \
-                         large_values, multi_handle, capacity or namespaces"
+                         large_values, multi_handle, capacity, namespaces, default_ttl, \
+                         value_limit or introspection"
                     ),
                 ));
             }
@@ -219,6 +223,9 @@ fn capabilities_tokens(set: Capabilities) -> TokenStream2 {
             Capability::MultiHandle => quote!(MultiHandle),
             Capability::Capacity => quote!(Capacity),
             Capability::Namespaces => quote!(Namespaces),
+            Capability::DefaultTtl => quote!(DefaultTtl),
+            Capability::ValueLimit => quote!(ValueLimit),
+            Capability::Introspection => quote!(Introspection),
             // `Capability` is non-exhaustive: a new one must be taught to this macro.
             other => {
                 let message = format!("conformance_suite! does not know capability `{other}`");
@@ -305,7 +312,8 @@ mod tests {
         assert_eq!(expanded.matches("# [ignore =").count(), needing);
         let claimed_all = parse(
             "mem, async { Store::new() }, \
-             capabilities = [expiry, concurrency, large_values, multi_handle, capacity, namespaces]",
+             capabilities = [expiry, concurrency, large_values, multi_handle, capacity, namespaces, \
+             default_ttl, value_limit, introspection]",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(!expand(&claimed_all).to_string().contains("# [ignore ="));

@@ -1,16 +1,12 @@
 //! The built-in backends the CLI can run: name -> factory, claimed capabilities, timing.
 //!
-//! In-process backends claim every capability; their second handle is a clone (which
-//! shares the data). An `EncryptedStorage`'s second handle is a new `EncryptedStorage`
-//! over a clone of the same inner store with the same key, as two application nodes
-//! would be configured.
+//! In-process backends use the fixtures of `provision::in_process`; server backends
+//! those of their service's provisioning module.
 
-use authstore_backends::{
-    EncryptedStorage, EncryptionKey, MemoryStorage, UnifiedStorage, UnifiedStorageConfig,
-};
-use authstore_conformance::provision::{self, Service, Source};
-use authstore_conformance::{BackendUnderTest, Fixture};
-use authstore_spec::{AuthStorage, Capabilities, Capability};
+use authstore_backends::{MemoryStorage, UnifiedStorage};
+use authstore_conformance::BackendUnderTest;
+use authstore_conformance::provision::{self, Service, Source, in_process};
+use authstore_spec::{Capabilities, Capability};
 
 /// A backend the CLI knows by name.
 pub(crate) struct Builtin {
@@ -91,40 +87,30 @@ pub(crate) fn all() -> Vec<Builtin> {
 }
 
 fn memory(_: Source) -> BackendUnderTest {
-    BackendUnderTest::new("memory", || async { shared(MemoryStorage::new()) })
-        .with_capabilities(Capabilities::ALL)
+    BackendUnderTest::new("memory", || async { in_process::memory() })
+        .with_capabilities(in_process::MEMORY_CAPABILITIES)
         .with_timing(MemoryStorage::TIMING)
 }
 
-/// The capacity the `unified` cell is configured with and declares: room for every other
-/// scenario (1 MiB values, 10 000 sessions), small enough to churn 32 times over quickly.
-const UNIFIED_CAPACITY: usize = 32 << 20;
-
 fn unified(_: Source) -> BackendUnderTest {
-    BackendUnderTest::new("unified", || async {
-        let storage = UnifiedStorage::with_config(UnifiedStorageConfig {
-            max_memory: UNIFIED_CAPACITY,
-            ..UnifiedStorageConfig::default()
-        });
-        shared(storage).with_capacity(UNIFIED_CAPACITY as u64)
-    })
-    .with_capabilities(Capabilities::ALL.with(Capability::Capacity))
-    .with_timing(UnifiedStorage::TIMING)
+    BackendUnderTest::new("unified", || async { in_process::unified() })
+        .with_capabilities(in_process::UNIFIED_CAPABILITIES)
+        .with_timing(UnifiedStorage::TIMING)
 }
 
 fn encrypted_memory(_: Source) -> BackendUnderTest {
     BackendUnderTest::new("encrypted-memory", || async {
-        encrypted(MemoryStorage::new())
+        in_process::encrypted_memory()
     })
-    .with_capabilities(Capabilities::ALL)
+    .with_capabilities(in_process::ENCRYPTED_MEMORY_CAPABILITIES)
     .with_timing(MemoryStorage::TIMING)
 }
 
 fn encrypted_unified(_: Source) -> BackendUnderTest {
     BackendUnderTest::new("encrypted-unified", || async {
-        encrypted(UnifiedStorage::new())
+        in_process::encrypted_unified()
     })
-    .with_capabilities(Capabilities::ALL)
+    .with_capabilities(in_process::ENCRYPTED_UNIFIED_CAPABILITIES)
     .with_timing(UnifiedStorage::TIMING)
 }
 
@@ -133,7 +119,12 @@ fn postgres(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("postgres", move || {
         provision::postgres::fixture_from(source)
     })
-    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
+    .with_capabilities(
+        Capabilities::ALL
+            .with(Capability::Namespaces)
+            .with(Capability::ValueLimit)
+            .with(Capability::Introspection),
+    )
     .with_timing(authstore_backends::PostgresStorage::TIMING)
 }
 
@@ -142,7 +133,11 @@ fn mysql(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("mysql", move || {
         provision::mysql::fixture_on(Service::MySql, source)
     })
-    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
+    .with_capabilities(
+        Capabilities::ALL
+            .with(Capability::Namespaces)
+            .with(Capability::Introspection),
+    )
     .with_timing(authstore_backends::MySqlStorage::TIMING)
 }
 
@@ -151,7 +146,11 @@ fn mariadb(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("mariadb", move || {
         provision::mysql::fixture_on(Service::MariaDb, source)
     })
-    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
+    .with_capabilities(
+        Capabilities::ALL
+            .with(Capability::Namespaces)
+            .with(Capability::Introspection),
+    )
     .with_timing(authstore_backends::MySqlStorage::TIMING)
 }
 
@@ -159,7 +158,12 @@ fn mariadb(source: Source) -> BackendUnderTest {
 /// handle.
 fn redis(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("redis", move || provision::redis::fixture_from(source))
-        .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
+        .with_capabilities(
+            Capabilities::ALL
+                .with(Capability::Namespaces)
+                .with(Capability::ValueLimit)
+                .with(Capability::DefaultTtl),
+        )
         .with_timing(authstore_backends::RedisStorage::TIMING)
 }
 
@@ -168,7 +172,12 @@ fn redis_cluster(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("redis-cluster", move || {
         provision::redis::cluster_fixture_from(source)
     })
-    .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
+    .with_capabilities(
+        Capabilities::ALL
+            .with(Capability::Namespaces)
+            .with(Capability::ValueLimit)
+            .with(Capability::DefaultTtl),
+    )
     .with_timing(authstore_backends::RedisStorage::TIMING)
 }
 
@@ -178,18 +187,4 @@ fn tiered(source: Source) -> BackendUnderTest {
     BackendUnderTest::new("tiered", move || provision::tiered::fixture_from(source))
         .with_capabilities(Capabilities::ALL.with(Capability::Namespaces))
         .with_timing(authstore_backends::TieredStorage::TIMING)
-}
-
-/// A fixture whose second handle is a clone sharing the data.
-fn shared<S: AuthStorage + Clone + 'static>(storage: S) -> Fixture {
-    let second = storage.clone();
-    Fixture::new(storage).with_second_handle(second)
-}
-
-/// `inner` wrapped with a fresh random key; the second handle wraps a clone of `inner`
-/// with the same key.
-fn encrypted<S: AuthStorage + Clone + 'static>(inner: S) -> Result<Fixture, String> {
-    let key = EncryptionKey::generate(1).map_err(|err| format!("cannot generate a key: {err}"))?;
-    let second = EncryptedStorage::new(inner.clone(), key.clone());
-    Ok(Fixture::new(EncryptedStorage::new(inner, key)).with_second_handle(second))
 }

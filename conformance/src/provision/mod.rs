@@ -5,6 +5,7 @@
 //! dropped afterwards.
 
 mod container;
+pub mod in_process;
 mod probe;
 mod service;
 mod source;

@@ -89,9 +89,11 @@ async fn one_database_inner(service: Service, source: Source) -> Result<Fixture,
     match storages(&options, &database).await {
         Ok((first, second)) => {
             let teardown = teardown(options, database, [first.clone(), second.clone()]);
+            let probe = first.clone();
             Ok(Fixture::new(MySqlStorage::new(first))
                 .with_second_handle(MySqlStorage::new(second))
-                .with_teardown(teardown))
+                .with_teardown(teardown)
+                .with_stored_items(move || stored_rows(probe.clone())))
         }
         Err(err) => {
             let dropped = admin(&options, &format!("DROP DATABASE IF EXISTS `{database}`")).await;
@@ -151,6 +153,18 @@ async fn admin(options: &MySqlConnectOptions, sql: &str) -> Result<(), String> {
     // The statement's outcome matters; a failed goodbye does not.
     let _closed = conn.close().await;
     result
+}
+
+/// The rows of the three tables, expired ones included.
+async fn stored_rows(pool: MySqlPool) -> Result<u64, String> {
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM auth_tokens) + (SELECT count(*) FROM sessions) \
+         + (SELECT count(*) FROM kv_store)",
+    )
+    .fetch_one(&pool)
+    .await
+    .map_err(|err| format!("counting the rows of the scenario's database: {err}"))?;
+    u64::try_from(rows).map_err(|_| format!("a negative row count: {rows}"))
 }
 
 /// Two pools on `database`, which is migrated through the first. Connections keep

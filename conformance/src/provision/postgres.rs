@@ -67,10 +67,25 @@ fn one_schema(source: Source) -> BoxFuture<'static, Result<Fixture, String>> {
     Box::pin(async move {
         let (options, schema, first, second) = fresh_schema(source).await?;
         let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
+        let probe = first.clone();
         Ok(Fixture::new(PostgresStorage::new(first))
             .with_second_handle(PostgresStorage::new(second))
-            .with_teardown(drop_schema))
+            .with_teardown(drop_schema)
+            .with_kv_value_limit(PostgresStorage::MAX_VALUE_BYTES as u64)
+            .with_stored_items(move || stored_rows(probe.clone())))
     })
+}
+
+/// The rows of the three tables, expired ones included.
+async fn stored_rows(pool: PgPool) -> Result<u64, String> {
+    let rows: i64 = sqlx::query_scalar(
+        "SELECT (SELECT count(*) FROM auth_tokens) + (SELECT count(*) FROM sessions) \
+         + (SELECT count(*) FROM kv_store)",
+    )
+    .fetch_one(&pool)
+    .await
+    .map_err(|err| format!("counting the rows of the scenario's schema: {err}"))?;
+    u64::try_from(rows).map_err(|_| format!("a negative row count: {rows}"))
 }
 
 /// A fresh schema, migrated, with two independent pools on it (the server's options,

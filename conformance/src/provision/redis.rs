@@ -63,14 +63,24 @@ async fn build(config: RedisConfig, endpoint: Endpoint) -> Result<Fixture, Strin
     let second = connect(&config, &prefix, &endpoint).await?;
     let cleaner = first.clone();
     let nested = format!("{prefix}x*?[ns]:");
+    let (ttl_config, ttl_endpoint) = (config.clone(), endpoint.clone());
     Ok(Fixture::new(first)
         .with_second_handle(second)
         .with_teardown(teardown(cleaner))
+        .with_kv_value_limit(RedisStorage::MAX_VALUE_BYTES as u64)
         .with_other_namespace(move || {
             let (config, nested, endpoint) = (config.clone(), nested.clone(), endpoint.clone());
             async move {
                 let other = connect(&config, &nested, &endpoint).await?;
                 Ok(Fixture::new(other.clone()).with_teardown(teardown(other)))
+            }
+        })
+        .with_default_ttl_store(move |ttl| {
+            let config = ttl_config.clone().with_default_ttl(ttl);
+            let endpoint = ttl_endpoint.clone();
+            async move {
+                let store = connect(&config, &unique_prefix(), &endpoint).await?;
+                Ok(Fixture::new(store.clone()).with_teardown(teardown(store)))
             }
         }))
 }

@@ -18,7 +18,7 @@ use super::tokens::{
     Full, HOUR, expect_lookup, expect_token, expect_token_live, expect_user_tokens, expired, live,
     store,
 };
-use crate::check::{Check, Failure, Outcome, expect_bytes, expect_eq};
+use crate::check::{Check, Failure, Outcome, ensure, expect_bytes, expect_eq};
 use crate::timing::{Attempt, ExpiryWindow, with_growing_ttl};
 use crate::{Ctx, Scenario, scenario};
 
@@ -57,6 +57,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             EXPIRY,
             "items that reach their expiry instant are cleaned up; live ones stay identical",
             removes_items_expired_in_place
+        ),
+        scenario!(
+            cleanup_physically_removes_expired,
+            Cleanup,
+            ["CLN-1", "CLN-2"],
+            EXPIRY.with(Capability::Introspection),
+            "after cleanup_expired the store holds exactly its live items (the fixture's probe \
+             counts expired ones too), and live items read back unchanged",
+            physically_removes_expired
         ),
     ]
 }
@@ -256,6 +265,65 @@ async fn removes_stored_expired_keeps_live(ctx: Ctx) -> Outcome {
         .await?;
     cleanup(s, "a second time").await?;
     world.expect_in(s, "after the second cleanup").await
+}
+
+/// How many items (tokens, sessions, kv entries) `world` holds live.
+fn live_items(world: &World) -> u64 {
+    (world.tokens.len() + world.sessions.len() + world.kv.len()) as u64
+}
+
+async fn physically_removes_expired(ctx: Ctx) -> Outcome {
+    let s = &**ctx.storage();
+    let timing = ctx.timing();
+    let mut world = World::stored_live(s).await?;
+    let live = live_items(&world);
+    let stored = ctx.stored_items().await?;
+    expect_eq(
+        &stored,
+        &live,
+        "stored items (the fixture's probe) with only live items stored",
+    )?;
+    add_expired(s, &mut world, timing).await?;
+    // Items that expire where they stand, written live: the ones a store keeps longest.
+    let ttl = crate::timing::first_short_ttl(timing);
+    let token = AuthToken::new("fading-t", "alice", "fading-access", ttl);
+    let session = SessionData::new("fading-s", "bob", ttl);
+    store(s, &token).await?;
+    store_session(s, &session).await?;
+    s.store_kv("fading-k", b"fading", Some(ttl))
+        .await
+        .check("store_kv(\"fading-k\", short ttl)")?;
+    let latest = Utc::now();
+    world.gone_tokens.push(token.clone());
+    world.gone_sessions.push(session.clone());
+    world.gone_kv.push("fading-k".into());
+    for window in [
+        ExpiryWindow::at(token.expires_at, timing),
+        ExpiryWindow::at(session.expires_at, timing),
+        ExpiryWindow::after_ttl(latest, latest, ttl, timing),
+    ] {
+        window.wait_until_expired().await;
+    }
+    // No read before the cleanup: a store may remove what a read meets, and the
+    // cleanup must do it alone.
+    let before = ctx.stored_items().await?;
+    ensure(before >= live, || {
+        format!("stored items before cleanup: {before}, fewer than the {live} live items")
+    })?;
+    cleanup(s, "with expired items never read").await?;
+    let after = ctx.stored_items().await?;
+    expect_eq(
+        &after,
+        &live,
+        &format!(
+            "stored items after cleanup_expired (CLN-1: expired items are removed; {before} \
+             were stored before it, {live} are live)"
+        ),
+    )?;
+    world.expect_in(s, "after cleanup").await?;
+    cleanup(s, "a second time").await?;
+    let again = ctx.stored_items().await?;
+    expect_eq(&again, &live, "stored items after a second cleanup_expired")
 }
 
 async fn removes_items_expired_in_place(ctx: Ctx) -> Outcome {

@@ -59,6 +59,15 @@ pub(crate) fn scenarios() -> Vec<Scenario> {
             oversized_values_rejected_never_truncated
         ),
         scenario!(
+            kv_value_limit_is_exact,
+            Kv,
+            ["KV-5", "KV-6", "KV-2", "GEN-4"],
+            large.with(Capability::ValueLimit),
+            "a value of exactly the declared limit round-trips; one byte more is rejected with \
+             InvalidInput/CapacityExceeded and leaves the previous value",
+            value_limit_is_exact
+        ),
+        scenario!(
             kv_delete_removes_entry_and_listing,
             Kv,
             ["KV-4", "KV-3"],
@@ -236,6 +245,74 @@ async fn oversized_values_rejected_never_truncated(ctx: Ctx) -> Outcome {
         expect_bytes(got.as_deref(), Some(expected), &what)?;
     }
     Ok(())
+}
+
+/// The largest declared limit the catalogue stores (two values of about that size are
+/// held at once, here and in the backend).
+const MAX_TESTED_LIMIT: u64 = 256 << 20;
+
+async fn value_limit_is_exact(ctx: Ctx) -> Outcome {
+    let s = ctx.storage();
+    let limit = ctx.kv_value_limit()?;
+    ensure(limit <= MAX_TESTED_LIMIT, || {
+        format!(
+            "the declared value limit of {limit} bytes is more than this catalogue stores \
+             ({MAX_TESTED_LIMIT} bytes); do not claim value-limit for it"
+        )
+    })?;
+    let limit = limit as usize;
+    let previous = b"previous value".to_vec();
+    s.store_kv("lim/over", &previous, None)
+        .await
+        .check("store_kv(lim/over, small)")?;
+    let over = pattern(limit + 1, 0x5c);
+    let call = format!("store_kv(lim/over, limit + 1 = {} bytes)", limit + 1);
+    match s.store_kv("lim/over", &over, None).await {
+        Err(err)
+            if matches!(
+                err.kind(),
+                ErrorKind::InvalidInput | ErrorKind::CapacityExceeded
+            ) => {}
+        Err(err) => {
+            return Err(Failure::new(format!(
+                "{call}: expected InvalidInput or CapacityExceeded (KV-5), got error {:?}: {err}",
+                err.kind()
+            )));
+        }
+        Ok(()) => {
+            return Err(Failure::new(format!(
+                "{call}: expected InvalidInput or CapacityExceeded (KV-5), got Ok: the \
+                 declared limit is not enforced"
+            )));
+        }
+    }
+    drop(over);
+    let got = s.get_kv("lim/over").await.check("get_kv(lim/over)")?;
+    expect_bytes(
+        got.as_deref(),
+        Some(&previous),
+        "get_kv(lim/over) after the rejected write (the old value stays)",
+    )?;
+
+    let at = pattern(limit, 0xa3);
+    s.store_kv("lim/at", &at, None).await.check(&format!(
+        "store_kv(lim/at, exactly the limit = {limit} bytes) (KV-6)"
+    ))?;
+    let got = s.get_kv("lim/at").await.check("get_kv(lim/at)")?;
+    expect_bytes(
+        got.as_deref(),
+        Some(&at),
+        "get_kv(lim/at) of a value of exactly the limit",
+    )?;
+    drop(got);
+    let mut listed = s.list_kv_keys("lim/").await.check("list_kv_keys(lim/)")?;
+    listed.sort();
+    expect_eq(
+        &listed,
+        &vec!["lim/at".to_string(), "lim/over".to_string()],
+        "list_kv_keys(lim/)",
+    )?;
+    s.delete_kv("lim/at").await.check("delete_kv(lim/at)")
 }
 
 async fn delete_removes_entry_and_listing(ctx: Ctx) -> Outcome {

@@ -6,6 +6,7 @@ mod capacity;
 mod cleanup;
 mod concurrency;
 mod counting;
+mod default_ttl;
 mod expiry;
 mod folds;
 mod input;
@@ -35,6 +36,7 @@ pub(crate) fn all() -> Vec<Scenario> {
         kv::scenarios(),
         capacity::scenarios(),
         expiry::scenarios(),
+        default_ttl::scenarios(),
         lifetimes::scenarios(),
         listing::scenarios(),
         scale::scenarios(),
