@@ -28,8 +28,11 @@ use crate::Fixture;
 const ADVICE: &str = "check the server (`AUTHSTORE_POSTGRES_URL`'s user needs the right to \
                       create and drop schemas), or unset it to use a container";
 
-/// How long to wait for the server to accept a connection.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for the server to accept a connection. Generous: a server that is
+/// down refuses at once, but one in a container on a loaded 2-core machine, opening a
+/// connection for each of a whole matrix's concurrent scenarios, has been seen to take
+/// over 5 s (a `tiered/container` cell failed its setup so).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connections per pool: two pools per scenario keep a whole parallel run far below the
 /// server's connection limit (100 by default).
