@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use authstore_scenarios::{Ctx, Scenario};
-use authstore_spec::{Capabilities, Capability, TimingProfile};
+use authstore_spec::{AuthStorage, Capabilities, Capability, TimingProfile};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::task::JoinError;
@@ -181,15 +181,7 @@ fn namespace_factory(
 ) -> authstore_scenarios::NamespaceFactory {
     Arc::new(move || {
         let (make, teardowns) = (make.clone(), teardowns.clone());
-        async move {
-            let parts = make().await?.into_parts();
-            teardowns
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend(parts.teardown);
-            Ok(parts.storage)
-        }
-        .boxed()
+        async move { Ok(queue_teardown(make().await?, &teardowns)) }.boxed()
     })
 }
 
@@ -201,16 +193,18 @@ fn default_ttl_factory(
 ) -> authstore_scenarios::DefaultTtlFactory {
     Arc::new(move |ttl| {
         let (make, teardowns) = (make.clone(), teardowns.clone());
-        async move {
-            let parts = make(ttl).await?.into_parts();
-            teardowns
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .extend(parts.teardown);
-            Ok(parts.storage)
-        }
-        .boxed()
+        async move { Ok(queue_teardown(make(ttl).await?, &teardowns)) }.boxed()
     })
+}
+
+/// The storage of a fixture made during a scenario, its teardown queued to run after it.
+fn queue_teardown(fixture: Fixture, teardowns: &Mutex<Vec<Teardown>>) -> Arc<dyn AuthStorage> {
+    let parts = fixture.into_parts();
+    teardowns
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(parts.teardown);
+    parts.storage
 }
 
 /// Runs every teardown, in order, each under `timeout`; the errors, joined.
