@@ -57,18 +57,16 @@ pub fn memory() -> Fixture {
             let count = probe.stored_items() as u64;
             async move { Ok(count) }
         })
-        .with_default_ttl_store(|ttl| async move { Ok(memory_with_default_ttl(ttl)) })
+        .with_default_ttl_store(|ttl| async move { Ok(Fixture::new(memory_with_default_ttl(ttl))) })
 }
 
 /// A `MemoryStorage` whose kv default TTL is `ttl`: set before the cleanup interval, so
 /// a builder step that loses earlier settings cannot pass.
-fn memory_with_default_ttl(ttl: Duration) -> Fixture {
-    Fixture::new(
-        InMemoryConfig::new()
-            .with_default_ttl(ttl)
-            .with_cleanup_interval(CLEANUP_INTERVAL)
-            .build(),
-    )
+fn memory_with_default_ttl(ttl: Duration) -> MemoryStorage {
+    InMemoryConfig::new()
+        .with_default_ttl(ttl)
+        .with_cleanup_interval(CLEANUP_INTERVAL)
+        .build()
 }
 
 /// A fresh [`UnifiedStorage`] bounded to [`UNIFIED_CAPACITY`], declared.
@@ -112,10 +110,7 @@ pub fn encrypted_memory() -> Result<Fixture, String> {
             async move { Ok(count) }
         })
         .with_default_ttl_store(|ttl| async move {
-            let inner = InMemoryConfig::new()
-                .with_default_ttl(ttl)
-                .with_cleanup_interval(CLEANUP_INTERVAL)
-                .build();
+            let inner = memory_with_default_ttl(ttl);
             Ok(Fixture::new(EncryptedStorage::new(inner, key()?)))
         }))
 }
