@@ -1,12 +1,13 @@
 //! `authstore-conformance`: runs the AuthStorage conformance catalogue
-//! ([`authstore_scenarios::catalogue()`]) against backends.
+//! ([`authstore_scenarios::catalogue()`]) against backends. It is the library a backend
+//! author depends on, and needs no database client, container library or feature flag.
 //!
 //! - [`conformance_suite!`] turns the catalogue into one `#[test]` per scenario for a
-//!   backend of your own; this is what a third-party backend author uses:
+//!   backend of your own:
 //!
 //!   ```toml
 //!   [dev-dependencies]
-//!   authstore-conformance = { version = "0.1", default-features = false }
+//!   authstore-conformance = { path = "../authstore/conformance" }
 //!   ```
 //!   ```ignore
 //!   // tests/conformance.rs
@@ -14,20 +15,14 @@
 //!   ```
 //! - [`run_scenario`] and [`run_catalogue`] are the runner underneath, for tools.
 //! - [`Report`] collects verdicts and writes JSON, JUnit XML and Markdown.
-//! - With the default `cli` feature, the `authstore-conformance` binary runs the catalogue
-//!   against the built-in backends (`authstore-conformance list`, `authstore-conformance run`).
+//!
+//! The command line over the built-in backends, server provisioning and the matrix live
+//! in this repository's `authstore-harness` crate.
 //!
 //! A scenario that needs a capability the backend does not claim is *not claimed*: it is
 //! never run and never counted as passed.
 
 mod fixture;
-#[cfg(any(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
-pub mod provision;
 mod report;
 mod runner;
 

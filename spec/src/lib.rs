@@ -16,6 +16,11 @@ mod timing;
 mod token;
 pub mod validate;
 
+/// The normative specification, `SPEC.md`, as shipped with this crate: every clause
+/// [`clauses()`] parses from it, rendered here.
+#[doc = include_str!("../SPEC.md")]
+pub mod specification {}
+
 pub use capability::{Capabilities, Capability};
 pub use clauses::{Clause, Level, SPEC_MD, clause, clauses};
 pub use error::{BoxError, ErrorKind, Result, StorageError};

@@ -1,5 +1,5 @@
 //! Fault scenarios against servers this test controls, each in its own container
-//! (`authstore_conformance::provision::ServiceContainer`; images from
+//! (`authstore_harness::provision::ServiceContainer`; images from
 //! `AUTHSTORE_POSTGRES_IMAGE`, `AUTHSTORE_MARIADB_IMAGE`, `AUTHSTORE_REDIS_IMAGE`):
 //!
 //! - **paused** (`docker pause`): every operation fails with `Unavailable` within the
@@ -14,43 +14,19 @@
 //!
 //! Scenarios run one at a time (they measure stalls). Each prints a `FAULT` line and
 //! writes its figures to `$CARGO_TARGET_DIR` (else `target`)`/conformance/faults/<test>.json`.
-//! Run with `cargo test -p authstore-conformance --test faults -- --nocapture`.
+//! Run with `cargo test -p authstore-harness --test faults -- --nocapture`.
 
-#[cfg(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
 #[path = "faults/ops.rs"]
 mod ops;
-#[cfg(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
 #[path = "faults/support.rs"]
 mod support;
-#[cfg(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
 #[path = "faults/writers.rs"]
 mod writers;
 
-#[cfg(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
 mod paused {
     use std::time::{Duration, Instant};
 
-    use authstore_conformance::provision::{Service, ServiceContainer};
+    use authstore_harness::provision::{Service, ServiceContainer};
     use authstore_spec::{AuthStorage, ErrorKind};
     use serde_json::json;
 
@@ -290,17 +266,11 @@ mod paused {
     }
 }
 
-#[cfg(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
 mod killed {
     use std::sync::Arc;
     use std::time::{Duration, Instant};
 
-    use authstore_conformance::provision::{Service, ServiceContainer};
+    use authstore_harness::provision::{Service, ServiceContainer};
     use authstore_spec::AuthStorage;
     use serde_json::json;
 
@@ -472,17 +442,11 @@ mod killed {
     }
 }
 
-#[cfg(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
 mod restarted_cache {
     use std::time::{Duration, Instant};
 
     use authstore_backends::TieredStorage;
-    use authstore_conformance::provision::{Service, ServiceContainer};
+    use authstore_harness::provision::{Service, ServiceContainer};
     use authstore_spec::{AuthStorage, AuthToken, SessionData};
     use redis::AsyncCommands;
     use serde_json::json;
@@ -800,12 +764,6 @@ mod restarted_cache {
     }
 }
 
-#[cfg(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-))]
 mod refused {
     use std::net::TcpListener;
     use std::str::FromStr;
@@ -1013,20 +971,4 @@ mod refused {
         );
         assert!(took <= OP_TIMEOUT + SLACK, "connect took {took:?}");
     }
-}
-
-/// Without the server features (all on by default through `cli`) there is nothing to
-/// fault: fail and say so rather than run nothing.
-#[cfg(not(all(
-    feature = "postgres",
-    feature = "mysql",
-    feature = "redis",
-    feature = "tiered"
-)))]
-#[test]
-fn fault_scenarios_need_the_server_features() {
-    panic!(
-        "the fault scenarios need the postgres, mysql, redis and tiered features of \
-         authstore-conformance; run with default features"
-    );
 }

@@ -6,7 +6,7 @@
 
 use authstore_backends::{MemoryStorage, UnifiedStorage};
 use authstore_conformance::conformance_suite;
-use authstore_conformance::provision::in_process;
+use authstore_harness::provision::in_process;
 
 conformance_suite!(
     memory,

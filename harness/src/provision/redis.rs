@@ -5,7 +5,7 @@
 //! ```ignore
 //! conformance_suite!(
 //!     redis,
-//!     async { authstore_conformance::provision::redis::fixture().await },
+//!     async { authstore_harness::provision::redis::fixture().await },
 //!     capabilities = [expiry, concurrency, large_values, multi_handle],
 //!     timing = authstore_backends::RedisStorage::TIMING,
 //! );
@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use authstore_backends::{RedisConfig, RedisStorage};
 
 use super::{Endpoint, Service, Source, endpoint_from};
-use crate::Fixture;
+use authstore_conformance::Fixture;
 
 /// Prefixes made by this process so far, for unique names.
 static PREFIXES: AtomicU64 = AtomicU64::new(0);

@@ -4,7 +4,8 @@
 //! independently over both, so the multi-handle scenarios test cross-node coherence.
 
 use authstore_backends::TieredStorage;
-use authstore_conformance::{conformance_suite, provision};
+use authstore_conformance::conformance_suite;
+use authstore_harness::provision;
 
 conformance_suite!(
     tiered,

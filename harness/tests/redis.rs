@@ -3,7 +3,8 @@
 //! independent connection as second handle.
 
 use authstore_backends::RedisStorage;
-use authstore_conformance::{conformance_suite, provision};
+use authstore_conformance::conformance_suite;
+use authstore_harness::provision;
 
 conformance_suite!(
     redis,

@@ -10,13 +10,9 @@ mod probe;
 mod service;
 mod source;
 
-#[cfg(feature = "mysql")]
 pub mod mysql;
-#[cfg(feature = "postgres")]
 pub mod postgres;
-#[cfg(feature = "redis")]
 pub mod redis;
-#[cfg(feature = "tiered")]
 pub mod tiered;
 
 pub use container::{ContainerOptions, LABEL as CONTAINER_LABEL, ServiceContainer};

@@ -27,7 +27,6 @@ async fn attempt(service: Service, url: &str) -> Result<String, String> {
     }
 }
 
-#[cfg(feature = "postgres")]
 async fn postgres(url: &str) -> Result<String, String> {
     use sqlx::Connection;
     let mut conn = sqlx::PgConnection::connect(url)
@@ -46,12 +45,6 @@ async fn postgres(url: &str) -> Result<String, String> {
         .join(" "))
 }
 
-#[cfg(not(feature = "postgres"))]
-async fn postgres(_url: &str) -> Result<String, String> {
-    Err("built without the `postgres` feature".to_owned())
-}
-
-#[cfg(feature = "mysql")]
 async fn mysql(url: &str) -> Result<String, String> {
     use sqlx::Connection;
     let mut conn = sqlx::MySqlConnection::connect(url)
@@ -65,13 +58,7 @@ async fn mysql(url: &str) -> Result<String, String> {
     Ok(mysql_server_name(&version))
 }
 
-#[cfg(not(feature = "mysql"))]
-async fn mysql(_url: &str) -> Result<String, String> {
-    Err("built without the `mysql` feature".to_owned())
-}
-
 /// `10.11.14-MariaDB-0+deb12u2` -> `MariaDB 10.11.14`; `8.4.5` -> `MySQL 8.4.5`.
-#[cfg_attr(not(feature = "mysql"), allow(dead_code))]
 fn mysql_server_name(version: &str) -> String {
     let number = version.split('-').next().unwrap_or(version);
     if version.contains("MariaDB") {
@@ -81,14 +68,12 @@ fn mysql_server_name(version: &str) -> String {
     }
 }
 
-#[cfg(feature = "redis")]
 async fn redis(url: &str) -> Result<String, String> {
     let info = redis_info(url).await?;
     Ok(format!("Redis {}", info_field(&info, "redis_version")))
 }
 
 /// Every node answers and reports the cluster healthy and complete.
-#[cfg(feature = "redis")]
 async fn redis_cluster(urls: &str) -> Result<String, String> {
     let urls: Vec<&str> = urls
         .split(',')
@@ -123,7 +108,6 @@ async fn redis_cluster(urls: &str) -> Result<String, String> {
     Ok(format!("Redis {version} cluster of {}", urls.len()))
 }
 
-#[cfg(feature = "redis")]
 async fn redis_info(url: &str) -> Result<String, String> {
     let client = ::redis::Client::open(url).map_err(|err| err.to_string())?;
     let mut conn = client
@@ -138,22 +122,11 @@ async fn redis_info(url: &str) -> Result<String, String> {
 }
 
 /// The value of `name:value` in an INFO-style reply, or `?`.
-#[cfg(feature = "redis")]
 fn info_field(info: &str, name: &str) -> String {
     info.lines()
         .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
         .unwrap_or("?")
         .to_owned()
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis(_url: &str) -> Result<String, String> {
-    Err("built without the `redis` feature".to_owned())
-}
-
-#[cfg(not(feature = "redis"))]
-async fn redis_cluster(_url: &str) -> Result<String, String> {
-    Err("built without the `redis` feature".to_owned())
 }
 
 #[cfg(test)]

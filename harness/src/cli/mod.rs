@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use authstore_conformance::provision::{self, Source};
 use authstore_conformance::{BackendUnderTest, Report, RunOptions, Verdict, run_catalogue};
+use authstore_harness::provision::{self, Source};
 use authstore_scenarios::Scenario;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};

@@ -4,7 +4,7 @@
 //! ```ignore
 //! conformance_suite!(
 //!     postgres,
-//!     async { authstore_conformance::provision::postgres::fixture().await },
+//!     async { authstore_harness::provision::postgres::fixture().await },
 //!     capabilities = [expiry, concurrency, large_values, multi_handle],
 //!     timing = authstore_backends::PostgresStorage::TIMING,
 //! );
@@ -22,7 +22,7 @@ use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
 use super::{Service, Source, endpoint_from};
-use crate::Fixture;
+use authstore_conformance::Fixture;
 
 /// How to get a server, appended to every "cannot reach" error.
 const ADVICE: &str = "check the server (`AUTHSTORE_POSTGRES_URL`'s user needs the right to \

@@ -5,7 +5,7 @@
 
 use authstore_backends::{MemoryStorage, UnifiedStorage};
 use authstore_conformance::BackendUnderTest;
-use authstore_conformance::provision::{self, Service, Source, in_process};
+use authstore_harness::provision::{self, Service, Source, in_process};
 use authstore_spec::{Capabilities, Capability};
 
 /// A backend the CLI knows by name.

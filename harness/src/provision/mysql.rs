@@ -6,7 +6,7 @@
 //! ```ignore
 //! conformance_suite!(
 //!     mysql,
-//!     async { authstore_conformance::provision::mysql::fixture().await },
+//!     async { authstore_harness::provision::mysql::fixture().await },
 //!     capabilities = [expiry, concurrency, large_values, multi_handle],
 //!     timing = authstore_backends::MySqlStorage::TIMING,
 //! );
@@ -24,7 +24,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
 use super::{Service, Source, endpoint_from};
-use crate::Fixture;
+use authstore_conformance::Fixture;
 
 /// How to get a server, appended to every "cannot reach" error.
 const ADVICE: &str = "check the server (the URL's user needs the right to create and drop \

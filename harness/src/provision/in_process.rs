@@ -11,7 +11,7 @@ use authstore_backends::{
 };
 use authstore_spec::{AuthStorage, Capabilities, Capability};
 
-use crate::Fixture;
+use authstore_conformance::Fixture;
 
 /// What `memory` claims: everything but a capacity and namespaces.
 pub const MEMORY_CAPABILITIES: Capabilities = Capabilities::ALL

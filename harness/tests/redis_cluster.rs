@@ -3,7 +3,8 @@
 //! own hash slot) with a second, independent cluster connection as second handle.
 
 use authstore_backends::RedisStorage;
-use authstore_conformance::{conformance_suite, provision};
+use authstore_conformance::conformance_suite;
+use authstore_harness::provision;
 
 conformance_suite!(
     redis_cluster,

@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use authstore_conformance::provision::{self, CONTAINER_LABEL, Endpoint, Service, Source};
 use authstore_conformance::{Report, Totals};
+use authstore_harness::provision::{self, CONTAINER_LABEL, Endpoint, Service, Source};
 use clap::Args;
 
 use super::backends::{self, Builtin};

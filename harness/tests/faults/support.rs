@@ -6,7 +6,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use authstore_backends::{MySqlStorage, PostgresStorage, RedisConfig, RedisStorage, TieredStorage};
-use authstore_conformance::provision::{ContainerOptions, Service, ServiceContainer};
+use authstore_harness::provision::{ContainerOptions, Service, ServiceContainer};
 use serde_json::{Value, json};
 use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -5,7 +5,7 @@
 //! ```ignore
 //! conformance_suite!(
 //!     tiered,
-//!     async { authstore_conformance::provision::tiered::fixture().await },
+//!     async { authstore_harness::provision::tiered::fixture().await },
 //!     capabilities = [expiry, concurrency, large_values, multi_handle],
 //!     timing = authstore_backends::TieredStorage::TIMING,
 //! );
@@ -15,7 +15,7 @@ use authstore_backends::{PostgresStorage, RedisConfig, RedisStorage, TieredStora
 use futures::future::BoxFuture;
 
 use super::{Service, Source, endpoint_from, postgres, redis};
-use crate::Fixture;
+use authstore_conformance::Fixture;
 
 /// A fixture on a fresh schema and a fresh prefix: a [`TieredStorage`] over its own pool
 /// and Redis connection, migrated, and as second handle another `TieredStorage` built
