@@ -22,9 +22,13 @@
 //! A scenario that needs a capability the backend does not claim is *not claimed*: it is
 //! never run and never counted as passed.
 
+mod clause_report;
+mod collector;
 mod fixture;
+mod provenance;
 mod report;
 mod runner;
+mod statement;
 
 /// One `#[test]` per catalogue scenario against your backend.
 ///
@@ -79,7 +83,10 @@ mod runner;
 /// );
 /// ```
 pub use authstore_conformance_macros::conformance_suite;
+pub use clause_report::{ClauseReport, ClauseStatus};
+pub use collector::REPORT_DIR_VAR;
 pub use fixture::{Fixture, FixtureError, IntoFixture, TeardownOutput, marker};
+pub use provenance::Provenance;
 pub use report::{BackendReport, Report, ReportError, ReportFiles, ScenarioReport, Status, Totals};
 pub use runner::{
     BackendUnderTest, DEFAULT_PARALLELISM, DEFAULT_TIMEOUT, Progress, RunOptions, ScenarioRun,
@@ -90,13 +97,22 @@ pub use runner::{
 #[doc(hidden)]
 pub mod __private {
     use std::future::Future;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
 
     pub use authstore_spec::{Capabilities, Capability, TimingProfile};
     pub use tokio;
 
+    use crate::collector;
     use crate::fixture::IntoFixture;
-    use crate::runner::{Verdict, not_claimed_message, run_scenario};
+    use crate::runner::{ScenarioRun, Verdict, not_claimed_message, run_scenario};
+
+    /// A failed run whose fixture could not be built.
+    fn set_up_failed(started: Instant, message: String) -> ScenarioRun {
+        ScenarioRun {
+            verdict: Verdict::Failed(message),
+            duration: started.elapsed(),
+        }
+    }
 
     /// The body of one generated test: builds the fixture, runs scenario `id` as if every
     /// capability it needs were claimed (the `#[ignore]` on unclaimed tests does the
@@ -134,18 +150,33 @@ pub mod __private {
             }
             text
         };
-        let fixture = match tokio::time::timeout(timeout, factory).await {
+        let started = Instant::now();
+        let run = match tokio::time::timeout(timeout, factory).await {
             Ok(output) => match output.into_fixture() {
-                Ok(fixture) => fixture,
-                Err(err) => panic!("{}\n  the backend could not be set up: {err}", context()),
+                Ok(fixture) => {
+                    run_scenario(&scenario, fixture, as_if_claimed, timing, timeout).await
+                }
+                Err(err) => {
+                    set_up_failed(started, format!("the backend could not be set up: {err}"))
+                }
             },
-            Err(_) => panic!(
-                "{}\n  the backend could not be set up: the factory did not finish within \
-                 {timeout:?}",
-                context()
+            Err(_) => set_up_failed(
+                started,
+                format!(
+                    "the backend could not be set up: the factory did not finish within \
+                     {timeout:?}"
+                ),
             ),
         };
-        let run = run_scenario(&scenario, fixture, as_if_claimed, timing, timeout).await;
+        if let Some(dir) = collector::report_dir()
+            && let Err(err) = collector::record(&dir, suite, claimed, timing, &scenario, &run)
+        {
+            panic!(
+                "{}\n  {} could not be written: {err}",
+                context(),
+                crate::REPORT_DIR_VAR
+            );
+        }
         match run.verdict {
             Verdict::Passed => {}
             Verdict::Failed(message) => panic!("{}\n  failure: {message}", context()),

@@ -6,11 +6,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use authstore_scenarios::Scenario;
-use authstore_spec::Capabilities;
-use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
+use authstore_spec::{Capabilities, TimingProfile};
+use quick_junit::{NonSuccessKind, Property, TestCase, TestCaseStatus, TestSuite};
 use serde::{Deserialize, Serialize};
 
+use crate::clause_report::{self, ClauseReport, ClauseStatus};
+use crate::provenance::Provenance;
 use crate::runner::{ScenarioRun, Verdict, not_claimed_message};
+use crate::statement;
 
 /// How a scenario ended, as written in reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -108,10 +111,16 @@ pub struct BackendReport {
     pub name: String,
     /// The capabilities it claimed, by name (`expiry`, `multi-handle`, ...).
     pub capabilities: Vec<String>,
+    /// The timing profile it declared (granularity and clock skew), when known.
+    #[serde(default)]
+    pub timing: Option<String>,
     /// One entry per scenario, in catalogue order.
     pub results: Vec<ScenarioReport>,
     /// Counts over `results`.
     pub totals: Totals,
+    /// One entry per SPEC.md clause, judged on `results`.
+    #[serde(default)]
+    pub clauses: Vec<ClauseReport>,
 }
 
 impl BackendReport {
@@ -124,9 +133,26 @@ impl BackendReport {
         Self {
             name: name.into(),
             capabilities: claimed.iter().map(|c| c.name().to_string()).collect(),
+            timing: None,
             totals: Totals::of(&results),
+            clauses: clause_report::judge(&results),
             results,
         }
+    }
+
+    /// Records the timing profile the backend declared.
+    pub fn with_timing(mut self, timing: TimingProfile) -> Self {
+        self.timing = Some(format!(
+            "granularity {:?}, clock skew {:?}",
+            timing.granularity, timing.clock_skew
+        ));
+        self
+    }
+
+    /// Whether every scenario of a catalogue of `catalogue_size` is in the report (run,
+    /// or not claimed).
+    pub fn is_complete(&self, catalogue_size: usize) -> bool {
+        self.results.len() >= catalogue_size
     }
 
     /// The entry for `scenario`, if it ran.
@@ -138,6 +164,8 @@ impl BackendReport {
 /// The verdicts of a run: per backend, per scenario.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
+    /// Which tool, specification and catalogue produced it, over which filter, when.
+    pub provenance: Provenance,
     /// One entry per backend, in the order they were given.
     pub backends: Vec<BackendReport>,
 }
@@ -172,12 +200,31 @@ pub struct ReportFiles {
     pub junit: PathBuf,
     /// `report.md`.
     pub markdown: PathBuf,
+    /// Per backend with a complete run and no failure, its conformance statement
+    /// (`conformance-<backend>.md`) and badge (`badge-<backend>.svg`).
+    pub statements: Vec<PathBuf>,
 }
 
 impl Report {
-    /// A report over these backends.
+    /// A report over these backends, stamped with this build's [`Provenance`] for an
+    /// unfiltered run.
     pub fn new(backends: Vec<BackendReport>) -> Self {
-        Self { backends }
+        Self {
+            provenance: Provenance::current(None),
+            backends,
+        }
+    }
+
+    /// Records the scenario filter the run used.
+    pub fn with_filter(mut self, filter: impl Into<String>) -> Self {
+        self.provenance.filter = Some(filter.into());
+        self
+    }
+
+    /// Whether `backend`'s entry covers the whole catalogue (unfiltered, every scenario
+    /// run or not claimed).
+    pub fn is_complete(&self, backend: &BackendReport) -> bool {
+        self.provenance.filter.is_none() && backend.is_complete(self.provenance.catalogue_size)
     }
 
     /// Totals over every backend.
@@ -208,6 +255,7 @@ impl Report {
         let mut total = Duration::ZERO;
         for backend in &self.backends {
             let mut suite = TestSuite::new(backend.name.as_str());
+            suite.add_properties(self.suite_properties(backend));
             let mut suite_time = Duration::ZERO;
             for entry in &backend.results {
                 let status = match entry.status {
@@ -227,6 +275,12 @@ impl Report {
                 };
                 let mut case = TestCase::new(entry.scenario.as_str(), status);
                 case.set_classname(format!("authstore.{}", backend.name));
+                case.add_properties(
+                    entry
+                        .clauses
+                        .iter()
+                        .map(|clause| Property::new("clause", clause.as_str())),
+                );
                 case.set_time(entry.duration());
                 suite_time += entry.duration();
                 suite.add_test_case(case);
@@ -239,12 +293,31 @@ impl Report {
         Ok(junit.to_string()?)
     }
 
-    /// The report as Markdown: a matrix scenario × backend (✅, ❌, not claimed), the
-    /// totals, then every failure message.
+    /// The report as Markdown: a banner when it does not cover the whole catalogue, the
+    /// totals and provenance, the matrix scenario × backend (✅, ❌, not claimed), every
+    /// clause × backend, the failed clauses with their sentence and a hint, then every
+    /// failure message.
     pub fn to_markdown(&self) -> String {
         let mut md = String::from("# AuthStorage conformance report\n\n");
+        let catalogue = self.provenance.catalogue_size;
+        for backend in &self.backends {
+            if !self.is_complete(backend) {
+                let filter = match &self.provenance.filter {
+                    Some(filter) => format!(" (filter `{filter}`)"),
+                    None => String::new(),
+                };
+                let _ = writeln!(
+                    md,
+                    "> **Partial run: {} of {catalogue} scenarios** on {}{filter}: not a \
+                     conformance result.\n",
+                    backend.results.len(),
+                    escape_cell(&backend.name),
+                );
+            }
+        }
         let _ = writeln!(md, "**{}**\n", self.totals().summary_line());
-        md.push_str("| scenario | clauses |");
+        self.provenance_markdown(&mut md);
+        md.push_str("\n## Scenarios\n\n| scenario | clauses |");
         for backend in &self.backends {
             let _ = write!(md, " {} |", escape_cell(&backend.name));
         }
@@ -274,6 +347,8 @@ impl Report {
             );
         }
         md.push('\n');
+        self.clauses_markdown(&mut md);
+        self.failed_clauses_markdown(&mut md);
         let failures: Vec<_> = self.failures().collect();
         if !failures.is_empty() {
             md.push_str("\n## Failures\n");
@@ -291,6 +366,123 @@ impl Report {
             }
         }
         md
+    }
+
+    /// The provenance table, and per backend its claims and timing.
+    fn provenance_markdown(&self, md: &mut String) {
+        let p = &self.provenance;
+        md.push_str("| provenance | |\n|---|---|\n");
+        let _ = writeln!(md, "| tool | {} |", p.tool);
+        let _ = writeln!(
+            md,
+            "| specification | SPEC.md of authstore-spec {} |",
+            p.spec_version
+        );
+        let _ = writeln!(md, "| SPEC.md SHA-256 | `{}` |", p.spec_sha256);
+        let _ = writeln!(md, "| catalogue | {} scenarios |", p.catalogue_size);
+        let filter = p
+            .filter
+            .as_deref()
+            .map_or("none".to_owned(), |f| format!("`{f}`"));
+        let _ = writeln!(md, "| filter | {} |", escape_cell(&filter));
+        let _ = writeln!(md, "| generated | {} |", p.generated_at);
+        for backend in &self.backends {
+            let _ = writeln!(
+                md,
+                "| {} | claims {}; timing: {} |",
+                escape_cell(&backend.name),
+                backend.capabilities.join(", "),
+                backend.timing.as_deref().unwrap_or("not declared"),
+            );
+        }
+    }
+
+    /// Every clause × backend: pass, FAIL, not claimed or not checked.
+    fn clauses_markdown(&self, md: &mut String) {
+        let Some(first) = self.backends.first() else {
+            return;
+        };
+        md.push_str("\n## Clauses\n\n| clause | level |");
+        for backend in &self.backends {
+            let _ = write!(md, " {} |", escape_cell(&backend.name));
+        }
+        md.push_str("\n|---|---|");
+        md.push_str(&"---|".repeat(self.backends.len()));
+        md.push('\n');
+        for (row, clause) in first.clauses.iter().enumerate() {
+            let _ = write!(md, "| `{}` | {} |", clause.clause, clause.level);
+            for backend in &self.backends {
+                let cell = match backend.clauses.get(row).map(|c| c.status) {
+                    Some(ClauseStatus::Passed) => "✅",
+                    Some(ClauseStatus::Failed) => "❌",
+                    Some(status) => status.label(),
+                    None => "–",
+                };
+                let _ = write!(md, " {cell} |");
+            }
+            md.push('\n');
+        }
+    }
+
+    /// The failed clauses, each once: its sentence, the backends and scenarios that
+    /// failed it, and where to look.
+    fn failed_clauses_markdown(&self, md: &mut String) {
+        let mut failed: Vec<(&str, Vec<String>)> = Vec::new();
+        for backend in &self.backends {
+            for clause in backend
+                .clauses
+                .iter()
+                .filter(|c| c.status == ClauseStatus::Failed)
+            {
+                let scenarios = clause
+                    .scenarios
+                    .iter()
+                    .filter(|id| backend.result(id).map(|r| r.status) == Some(Status::Failed));
+                let lines: Vec<String> = scenarios
+                    .map(|id| format!("`{id}` on {}", escape_cell(&backend.name)))
+                    .collect();
+                match failed.iter_mut().find(|(id, _)| *id == clause.clause) {
+                    Some((_, all)) => all.extend(lines),
+                    None => failed.push((&clause.clause, lines)),
+                }
+            }
+        }
+        if failed.is_empty() {
+            return;
+        }
+        md.push_str("\n## Failed clauses\n");
+        for (id, scenarios) in failed {
+            let Some(clause) = authstore_spec::clause(id) else {
+                continue;
+            };
+            let _ = write!(
+                md,
+                "\n### `{id}` ({})\n\n> {}\n\nFailed by {}.\n\nHint: {}\n",
+                clause_report::level_name(&clause),
+                clause.text,
+                scenarios.join(", "),
+                clause_report::hint(id),
+            );
+        }
+    }
+
+    /// The JUnit properties of a backend's test suite: provenance, claims, timing.
+    fn suite_properties(&self, backend: &BackendReport) -> Vec<Property> {
+        let p = &self.provenance;
+        let mut properties = vec![
+            Property::new("tool", p.tool.as_str()),
+            Property::new("spec_version", p.spec_version.as_str()),
+            Property::new("spec_sha256", p.spec_sha256.as_str()),
+            Property::new("catalogue_size", p.catalogue_size.to_string()),
+            Property::new("filter", p.filter.as_deref().unwrap_or("")),
+            Property::new("generated_at", p.generated_at.as_str()),
+            Property::new("capabilities", backend.capabilities.join(",")),
+            Property::new("complete", self.is_complete(backend).to_string()),
+        ];
+        if let Some(timing) = &backend.timing {
+            properties.push(Property::new("timing", timing.as_str()));
+        }
+        properties
     }
 
     /// The matrix for a terminal: a row per scenario, a column per backend with `pass`,
@@ -358,14 +550,32 @@ impl Report {
             path: dir.to_path_buf(),
             source,
         })?;
-        let files = ReportFiles {
+        let mut files = ReportFiles {
             json: dir.join("report.json"),
             junit: dir.join("report.xml"),
             markdown: dir.join("report.md"),
+            statements: Vec::new(),
         };
         write_file(&files.json, &self.to_json()?)?;
         write_file(&files.junit, &self.to_junit()?)?;
         write_file(&files.markdown, &self.to_markdown())?;
+        for backend in &self.backends {
+            let slug = statement::file_slug(&backend.name);
+            let markdown = dir.join(format!("conformance-{slug}.md"));
+            let badge = dir.join(format!("badge-{slug}.svg"));
+            match statement::Statement::of(self, backend) {
+                Some(statement) => {
+                    write_file(&markdown, &statement.markdown())?;
+                    write_file(&badge, &statement.badge_svg())?;
+                    files.statements.extend([markdown, badge]);
+                }
+                // A statement left from an earlier, conformant run must not outlive it.
+                None => {
+                    remove_file(&markdown)?;
+                    remove_file(&badge)?;
+                }
+            }
+        }
         Ok(files)
     }
 
@@ -396,6 +606,16 @@ fn write_file(path: &Path, contents: &str) -> Result<(), ReportError> {
         path: path.to_path_buf(),
         source,
     })
+}
+
+fn remove_file(path: &Path) -> Result<(), ReportError> {
+    match std::fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(ReportError::Io {
+            path: path.to_path_buf(),
+            source: err,
+        }),
+        _ => Ok(()),
+    }
 }
 
 fn first_line(text: &str) -> &str {

@@ -464,6 +464,7 @@ pub async fn run_catalogue(
                 })
                 .collect();
             BackendReport::new(backend.name(), backend.capabilities(), entries)
+                .with_timing(backend.timing())
         })
         .collect();
     Report::new(backends)

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use authstore_backends::MemoryStorage;
 use authstore_conformance::{
-    BackendUnderTest, Fixture, IntoFixture, Report, RunOptions, Status, Verdict, run_catalogue,
-    run_scenario,
+    BackendUnderTest, ClauseStatus, Fixture, IntoFixture, Report, RunOptions, Status, Verdict,
+    run_catalogue, run_scenario,
 };
 use authstore_scenarios::{Area, Failure, Scenario};
 use authstore_spec::{
@@ -429,4 +429,145 @@ async fn a_suite_test_on_a_broken_backend_fails() {
         async { Faulty::new(Fault::ForgetsTokens) },
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_carry_provenance_and_a_filtered_run_says_it_is_partial() {
+    let report = mixed_report().await.with_filter("tokens_");
+    let p = &report.provenance;
+    assert_eq!(p.catalogue_size, authstore_scenarios::catalogue().len());
+    assert_eq!(p.spec_sha256.len(), 64, "{p:?}");
+    assert!(
+        p.spec_sha256.chars().all(|c| c.is_ascii_hexdigit()),
+        "{p:?}"
+    );
+    assert!(p.tool.starts_with("authstore-conformance "), "{p:?}");
+    assert_eq!(p.filter.as_deref(), Some("tokens_"));
+    let memory = &report.backends[0];
+    assert!(!report.is_complete(memory));
+    let md = report.to_markdown();
+    let banner = format!(
+        "**Partial run: {} of {} scenarios** on memory (filter `tokens_`)",
+        memory.results.len(),
+        p.catalogue_size
+    );
+    assert!(md.contains(&banner), "{md}");
+    assert!(
+        md.contains(&format!("| SPEC.md SHA-256 | `{}` |", p.spec_sha256)),
+        "{md}"
+    );
+    let xml = report.to_junit().unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        xml.contains(r#"<property name="spec_sha256" value=""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"<property name="complete" value="false"/>"#),
+        "{xml}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clauses_are_judged_from_the_scenarios_citing_them() {
+    let report = mixed_report().await;
+    let [memory, forgetful] = &report.backends[..] else {
+        panic!("expected two backends");
+    };
+    let status = |backend: &authstore_conformance::BackendReport, id: &str| {
+        backend
+            .clauses
+            .iter()
+            .find(|c| c.clause == id)
+            .map(|c| c.status)
+    };
+    assert_eq!(status(memory, "TOK-2"), Some(ClauseStatus::Passed));
+    // The synthetic failure cites TOK-1: failed on both.
+    assert_eq!(status(memory, "TOK-1"), Some(ClauseStatus::Failed));
+    assert_eq!(status(forgetful, "TOK-1"), Some(ClauseStatus::Failed));
+    // Cited only by the synthetic multi-handle scenario, which memory does not claim.
+    assert_eq!(status(memory, "MH-1"), Some(ClauseStatus::NotClaimed));
+    // No token scenario cites a kv clause.
+    assert_eq!(status(memory, "KV-1"), Some(ClauseStatus::NotChecked));
+    assert_eq!(memory.clauses.len(), authstore_spec::clauses().len());
+    let xml = report.to_junit().unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        xml.contains(r#"<property name="clause" value="TOK-1"/>"#),
+        "{xml}"
+    );
+    let md = report.to_markdown();
+    assert!(md.contains("## Clauses"), "{md}");
+    assert!(md.contains("| `TOK-1` | MUST | ❌ | ❌ |"), "{md}");
+    assert!(md.contains("| `TOK-2` | MUST | ✅ |"), "{md}");
+    assert!(
+        md.contains("| `KV-1` | MUST | not checked | not checked |"),
+        "{md}"
+    );
+    // Each failed clause once, with its sentence, the failing scenarios and a hint.
+    assert!(md.contains("## Failed clauses"), "{md}");
+    let tok1 = authstore_spec::clause("TOK-1").unwrap_or_else(|| panic!("no TOK-1"));
+    let section = format!("### `TOK-1` (MUST)\n\n> {}\n\nFailed by ", tok1.text);
+    assert_eq!(md.matches(&section).count(), 1, "{md}");
+    assert!(md.contains("`tokens_synthetic_failure` on memory"), "{md}");
+    assert!(md.contains("`tokens_store_then_get` on forgetful"), "{md}");
+    assert!(md.contains("Hint: "), "{md}");
+}
+
+/// A statement and badge exist only for a complete run without failures, and one left
+/// from an earlier clean run is removed when the next run fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_complete_clean_run_gets_a_conformance_statement() {
+    let claimed = Capabilities::CORE.with(Capability::MultiHandle);
+    let backend = BackendUnderTest::new("memory", || async {
+        let storage = MemoryStorage::new();
+        Fixture::new(storage.clone()).with_second_handle(storage)
+    })
+    .with_capabilities(claimed);
+    let catalogue = authstore_scenarios::catalogue();
+    let report = run_catalogue(&[backend], &catalogue, &RunOptions::default(), |_| {}).await;
+    let memory = &report.backends[0];
+    assert_eq!(memory.totals.failed, 0, "{}", report.to_markdown());
+    assert!(report.is_complete(memory));
+    let dir = std::env::temp_dir().join(format!("authstore-statement-{}", std::process::id()));
+    let files = report
+        .write_files(&dir)
+        .unwrap_or_else(|err| panic!("{err}"));
+    let statement = dir.join("conformance-memory.md");
+    let badge = dir.join("badge-memory.svg");
+    assert_eq!(files.statements, vec![statement.clone(), badge.clone()]);
+    let text = std::fs::read_to_string(&statement).unwrap_or_else(|err| panic!("{err}"));
+    assert!(text.contains("0 failed"), "{text}");
+    assert!(text.contains(&report.provenance.spec_sha256), "{text}");
+    assert!(
+        text.contains("Capabilities claimed: expiry, concurrency, large-values, multi-handle"),
+        "{text}"
+    );
+    let svg = std::fs::read_to_string(&badge).unwrap_or_else(|err| panic!("{err}"));
+    assert!(
+        svg.starts_with("<svg") && svg.contains("conformant: "),
+        "{svg}"
+    );
+
+    // The same run with one failure: no statement, and the old one is gone.
+    let mut results = memory.results.clone();
+    results[0].status = Status::Failed;
+    results[0].message = Some("deliberately failed".to_owned());
+    let failed = Report::new(vec![authstore_conformance::BackendReport::new(
+        "memory", claimed, results,
+    )]);
+    let files = failed
+        .write_files(&dir)
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(files.statements.is_empty());
+    assert!(!statement.exists() && !badge.exists());
+    // And a filtered run never gets one, even when clean.
+    let filtered = report.clone().with_filter("tokens_");
+    assert!(
+        filtered
+            .write_files(&dir)
+            .map(|f| f.statements)
+            .unwrap_or_default()
+            .is_empty()
+    );
+    assert!(!statement.exists());
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -16,6 +16,9 @@ mod timing;
 mod token;
 pub mod validate;
 
+/// This crate's version, which versions SPEC.md with it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The normative specification, `SPEC.md`, as shipped with this crate: every clause
 /// [`clauses()`] parses from it, rendered here.
 #[doc = include_str!("../SPEC.md")]

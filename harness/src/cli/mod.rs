@@ -162,8 +162,13 @@ fn run(args: RunArgs) -> ExitCode {
     let Some(runtime) = runtime() else {
         return ExitCode::FAILURE;
     };
+    let filter = args.common.scenario.clone();
     let report = runtime.block_on(async {
         let report = run_with_progress(&selected, &scenarios, &args.common.options()).await;
+        let report = match filter {
+            Some(filter) => report.with_filter(filter),
+            None => report,
+        };
         if let Err(err) = provision::remove_shared_containers().await {
             eprintln!("warning: {err}");
         }
@@ -229,6 +234,9 @@ fn write_reports(report: &Report, dir: &Path) -> bool {
                 files.junit.display(),
                 files.markdown.display()
             );
+            for statement in &files.statements {
+                println!("conformance statement: {}", statement.display());
+            }
             true
         }
         Err(err) => {
