@@ -23,16 +23,28 @@ const CHURN_BYTES: u64 = 1 << 30;
 const LIVE_KEYS: u64 = 8;
 
 pub(crate) fn scenarios() -> Vec<Scenario> {
-    vec![scenario!(
-        kv_capacity_reclaims_churned_data,
-        Kv,
-        ["CAP-1", "CAP-2", "KV-5", "ERR-1", "GEN-4"],
-        Capabilities::NONE.with(Capability::Capacity),
-        "≥ 1 GiB of overwrites, deletes and expiring writes through a live set of 1/8 of \
+    vec![
+        scenario!(
+            kv_capacity_counts_tokens_and_sessions,
+            Kv,
+            ["CAP-1", "CAP-2", "GEN-4"],
+            Capabilities::NONE.with(Capability::Capacity),
+            "tokens and sessions count against the declared capacity by their size: a \
+             quarter of it in large records fits, and records of twice the capacity do not; \
+             the refused record is stored nowhere",
+            capacity_counts_records
+        ),
+        scenario!(
+            kv_capacity_reclaims_churned_data,
+            Kv,
+            ["CAP-1", "CAP-2", "KV-5", "ERR-1", "GEN-4"],
+            Capabilities::NONE.with(Capability::Capacity),
+            "≥ 1 GiB of overwrites, deletes and expiring writes through a live set of 1/8 of \
          the declared capacity never gives CapacityExceeded; afterwards at least half the \
          capacity can be filled, and a write past it is refused and changes nothing",
-        capacity_reclaims_churned_data
-    )]
+            capacity_reclaims_churned_data
+        ),
+    ]
 }
 
 /// A value of `len` bytes that says which write made it.
@@ -90,7 +102,16 @@ async fn capacity_reclaims_churned_data(ctx: Ctx) -> Outcome {
                     .await
                     .map_err(fail(format!("store_kv({k}) write #{w}")))?;
             }
-            // Overwrites.
+            // Overwrites, shrinking to half the size and growing back: a charge that
+            // adds instead of subtracting the old size drifts up.
+            2 => {
+                s.store_kv(&k, &value(chunk / 2, w), None)
+                    .await
+                    .map_err(fail(format!("store_kv({k}) write #{w}, half size")))?;
+                s.store_kv(&k, &value(chunk, w), None)
+                    .await
+                    .map_err(fail(format!("store_kv({k}) write #{w}, grown back")))?;
+            }
             _ => s
                 .store_kv(&k, &value(chunk, w), None)
                 .await
@@ -222,4 +243,155 @@ async fn capacity_reclaims_churned_data(ctx: Ctx) -> Outcome {
         .check(&format!(
             "store_kv({refused_at}) after the fill was deleted"
         ))
+}
+
+/// Which kind of record [`capacity_counts_records`] fills the store with.
+#[derive(Debug, Clone, Copy)]
+enum Record {
+    Token,
+    Session,
+}
+
+impl Record {
+    fn name(self) -> &'static str {
+        match self {
+            Record::Token => "token",
+            Record::Session => "session",
+        }
+    }
+}
+
+/// Stores record `i` of `kind` carrying `pad` bytes of JSON string.
+async fn store_record(
+    s: &dyn authstore_spec::AuthStorage,
+    kind: Record,
+    i: u64,
+    pad: usize,
+) -> authstore_spec::Result<()> {
+    let id = format!("cap-rec-{i}");
+    match kind {
+        Record::Token => {
+            let token = AuthToken::new(&id, "cap-rec-user", format!("{id}-acc"), HOUR)
+                .with_metadata("pad", serde_json::json!("t".repeat(pad)));
+            s.store_token(&token).await
+        }
+        Record::Session => {
+            let session = SessionData::new(&id, "cap-rec-user", HOUR)
+                .with_data("pad", serde_json::json!("s".repeat(pad)));
+            s.store_session(&id, &session).await
+        }
+    }
+}
+
+/// Whether record `i` of `kind` can be read back, by id and in its user's list.
+async fn record_visible(
+    s: &dyn authstore_spec::AuthStorage,
+    kind: Record,
+    i: u64,
+) -> Result<(bool, bool), Failure> {
+    let id = format!("cap-rec-{i}");
+    Ok(match kind {
+        Record::Token => (
+            s.get_token(&id)
+                .await
+                .check(&format!("get_token({id})"))?
+                .is_some(),
+            s.list_user_tokens("cap-rec-user")
+                .await
+                .check("list_user_tokens(cap-rec-user)")?
+                .iter()
+                .any(|t| t.token_id == id),
+        ),
+        Record::Session => (
+            s.get_session(&id)
+                .await
+                .check(&format!("get_session({id})"))?
+                .is_some(),
+            s.list_user_sessions("cap-rec-user")
+                .await
+                .check("list_user_sessions(cap-rec-user)")?
+                .iter()
+                .any(|t| t.session_id == id),
+        ),
+    })
+}
+
+async fn delete_record(
+    s: &dyn authstore_spec::AuthStorage,
+    kind: Record,
+    i: u64,
+) -> Result<(), Failure> {
+    let id = format!("cap-rec-{i}");
+    match kind {
+        Record::Token => s
+            .delete_token(&id)
+            .await
+            .check(&format!("delete_token({id})")),
+        Record::Session => s
+            .delete_session(&id)
+            .await
+            .check(&format!("delete_session({id})")),
+    }
+}
+
+/// Tokens, then sessions, each carrying 1/64 of the capacity: 16 of them (a quarter of
+/// the capacity) must fit (CAP-1), and the store must refuse one before 128 of them
+/// (twice the capacity) are stored (CAP-2), storing the refused one nowhere (GEN-4).
+/// A backend that charges records nothing, a fixed amount or far more than their size
+/// fails here.
+async fn capacity_counts_records(ctx: Ctx) -> Outcome {
+    let s = ctx.storage();
+    let capacity = ctx.capacity()?;
+    ensure(capacity >= 64 * 1024, || {
+        format!(
+            "the declared capacity of {capacity} bytes is too small for this scenario (64 KiB at least)"
+        )
+    })?;
+    let pad = usize::try_from(capacity / 64).unwrap_or(usize::MAX);
+    for kind in [Record::Token, Record::Session] {
+        let name = kind.name();
+        let mut stored = 0u64;
+        let refused = loop {
+            match store_record(s.as_ref(), kind, stored, pad).await {
+                Ok(()) => stored += 1,
+                Err(err) if err.kind() == ErrorKind::CapacityExceeded && stored >= 16 => {
+                    break stored;
+                }
+                Err(err) => {
+                    return Err(Failure::new(format!(
+                        "store_{name}(cap-rec-{stored}) with {pad} bytes of JSON, after {stored} \
+                         such records ({} bytes) in a store with a declared capacity of \
+                         {capacity} bytes: expected success, got {:?}: {err} (CAP-1: a quarter \
+                         of the capacity must fit)",
+                        stored * pad as u64,
+                        err.kind()
+                    )));
+                }
+            }
+            ensure(stored < 128, || {
+                format!(
+                    "stored {stored} {name}s of {pad} bytes of JSON each ({} bytes) with a \
+                     declared capacity of {capacity} bytes and none was refused: {name}s do \
+                     not count against the capacity by their size (CAP-2)",
+                    stored * pad as u64
+                )
+            })?;
+        };
+        let (by_id, listed) = record_visible(s.as_ref(), kind, refused).await?;
+        ensure(!by_id && !listed, || {
+            format!(
+                "cap-rec-{refused}: its store_{name} was refused with CapacityExceeded, yet \
+                 it is {} (GEN-4)",
+                if by_id {
+                    "readable by id"
+                } else {
+                    "in its user's list"
+                }
+            )
+        })?;
+        for i in 0..stored {
+            delete_record(s.as_ref(), kind, i).await?;
+        }
+    }
+    Ok(())
 }
