@@ -430,6 +430,9 @@ bugs! {
     /// A write refused for lack of capacity has already removed the value it was to replace.
     OverCapacityWriteRemovesOldValue: Kv, ["kv_capacity_reclaims_churned_data"];
 
+    /// Only kv entries are charged against the capacity: tokens and sessions, however large, are stored past it, as by a store that accounts the bytes of its value map alone.
+    RecordsNotChargedAgainstCapacity: Kv, ["kv_capacity_counts_tokens_and_sessions"];
+
     /// A value of exactly the documented limit is refused (`>=` for `>`), so the largest value stored is one byte short of it.
     ValueLimitOffByOne: Kv, ["kv_value_limit_is_exact"];
 

@@ -80,8 +80,29 @@ pub(crate) struct State {
     pub(crate) capacity: Option<u64>,
     /// The kv bytes (keys and values) charged against `capacity`.
     pub(crate) kv_bytes: u64,
+    /// The token and session bytes (ids and JSON records) charged against `capacity`.
+    pub(crate) record_bytes: u64,
     /// The TTL of kv entries stored without one, if configured.
     pub(crate) default_ttl: Option<std::time::Duration>,
+}
+
+/// What a token or session is charged against the capacity: its id and JSON bytes.
+pub(crate) fn record_charge(id: &str, record: &impl serde::Serialize) -> u64 {
+    /// Counts the JSON bytes without keeping them.
+    struct Counter(u64);
+    impl std::io::Write for Counter {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len() as u64;
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut counter = Counter(id.len() as u64);
+    // A record that cannot be encoded is charged its id alone.
+    let _ = serde_json::to_writer(&mut counter, record);
+    counter.0
 }
 
 /// What a kv entry is charged against the capacity: its key and value bytes.
@@ -102,6 +123,7 @@ impl State {
             kv: BTreeMap::new(),
             capacity: None,
             kv_bytes: 0,
+            record_bytes: 0,
             default_ttl: None,
         }
     }
@@ -264,6 +286,7 @@ impl State {
     ) -> Option<AuthToken> {
         let key = self.id_key(id).to_string();
         let old = self.tokens.remove(&key)?;
+        self.record_bytes -= record_charge(&old.token_id, &old);
         let keep_access = match cause {
             Cause::Store => self.is(Bug::TokenRestoreKeepsOldAccessIndex),
             Cause::Update => self.is(Bug::UpdateKeepsOldAccessIndex),
@@ -299,7 +322,10 @@ impl State {
     /// Inserts a token record without its index entries.
     pub(crate) fn insert_token_record(&mut self, token: AuthToken) {
         let key = self.id_key(&token.token_id).to_string();
-        self.tokens.insert(key, token);
+        self.record_bytes += record_charge(&token.token_id, &token);
+        if let Some(old) = self.tokens.insert(key, token) {
+            self.record_bytes -= record_charge(&old.token_id, &old);
+        }
     }
 
     /// Adds the index entries of `token`.
@@ -316,6 +342,44 @@ impl State {
         self.insert_token_record(token);
     }
 
+    /// Refuses with `CapacityExceeded` a record write that would take the live data
+    /// past the capacity: `new` bytes replacing `old` (after removing expired items).
+    pub(crate) fn check_record_room(&mut self, old: u64, new: u64, what: &str) -> Result<()> {
+        let Some(capacity) = self.capacity else {
+            return Ok(());
+        };
+        if self.is(Bug::RecordsNotChargedAgainstCapacity) {
+            return Ok(());
+        }
+        let needed = |s: &State| (s.kv_bytes + s.record_bytes).saturating_sub(old) + new;
+        if needed(self) > capacity {
+            self.cleanup(Utc::now());
+        }
+        if needed(self) > capacity {
+            return Err(StorageError::CapacityExceeded(format!(
+                "{what} needs {new} bytes; {} of the capacity of {capacity} bytes are in use",
+                self.kv_bytes + self.record_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// [`check_record_room`](Self::check_record_room) for storing `token`.
+    pub(crate) fn check_token_room(&mut self, token: &AuthToken) -> Result<()> {
+        let old = self
+            .token(&token.token_id)
+            .map_or(0, |old| record_charge(&old.token_id, old));
+        let new = record_charge(&token.token_id, token);
+        self.check_record_room(old, new, &format!("token {:?}", token.token_id))
+    }
+
+    /// [`check_record_room`](Self::check_record_room) for storing `session` under `id`.
+    pub(crate) fn check_session_room(&mut self, id: &str, session: &SessionData) -> Result<()> {
+        let old = self.session(id).map_or(0, |old| record_charge(id, old));
+        let new = record_charge(id, session);
+        self.check_record_room(old, new, &format!("session {id:?}"))
+    }
+
     // --- sessions -----------------------------------------------------------------------
 
     /// The stored session with this id, live or not.
@@ -327,6 +391,7 @@ impl State {
     pub(crate) fn remove_session(&mut self, id: &str, cause: Cause) -> Option<SessionData> {
         let key = self.id_key(id).to_string();
         let old = self.sessions.remove(&key)?;
+        self.record_bytes -= record_charge(id, &old);
         let keep_owner = match cause {
             Cause::Store | Cause::Update => self.is(Bug::SessionRestoreKeepsOldUserIndex),
             Cause::Delete => self.is(Bug::DeleteSessionKeepsUserIndex),
@@ -350,7 +415,10 @@ impl State {
     /// Inserts a session record under `id` without its index entries.
     pub(crate) fn insert_session_record(&mut self, id: &str, session: SessionData) {
         let key = self.id_key(id).to_string();
-        self.sessions.insert(key, session);
+        self.record_bytes += record_charge(id, &session);
+        if let Some(old) = self.sessions.insert(key, session) {
+            self.record_bytes -= record_charge(id, &old);
+        }
     }
 
     /// Adds the index entries of the session stored under `id`.

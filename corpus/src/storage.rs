@@ -247,6 +247,7 @@ impl AuthStorage for BrokenStorage {
             }),
             _ => self.write(|s| {
                 s.check_access_free(&record, Utc::now())?;
+                s.check_token_room(&record)?;
                 s.replace_token(record, Cause::Store);
                 Ok(())
             }),
@@ -346,6 +347,7 @@ impl AuthStorage for BrokenStorage {
         }
         self.write(|s| {
             check(s)?;
+            s.check_token_room(&record)?;
             s.replace_token(record.clone(), Cause::Update);
             Ok(())
         })
@@ -406,6 +408,7 @@ impl AuthStorage for BrokenStorage {
                 })
             }
             _ => self.write(|s| {
+                s.check_session_room(session_id, &record)?;
                 s.remove_session(session_id, Cause::Store);
                 s.insert_session(session_id, record);
                 Ok(())
@@ -494,7 +497,7 @@ impl AuthStorage for BrokenStorage {
             let mut entry = entry;
             if let Some(capacity) = s.capacity {
                 let charge = kv_charge(key, &entry.value);
-                let needed = |s: &State| s.kv_bytes - s.kv_charged(key) + charge;
+                let needed = |s: &State| s.kv_bytes + s.record_bytes - s.kv_charged(key) + charge;
                 if needed(s) > capacity && !self.is(Bug::ExpiredCountsAgainstCapacity) {
                     s.cleanup(Utc::now());
                 }
