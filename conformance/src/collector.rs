@@ -52,24 +52,25 @@ pub(crate) fn record(
     run: &ScenarioRun,
 ) -> Result<(), ReportError> {
     let missing = claimed.missing(scenario.needs);
-    let mut entry = ScenarioReport::new(scenario, run);
-    if !missing.is_empty() {
+    let entry = if missing.is_empty() {
+        ScenarioReport::new(scenario, run)
+    } else {
         let tried = match &run.verdict {
             Verdict::Passed => "passed".to_owned(),
             other => other.to_string(),
         };
-        entry = ScenarioReport::new(
-            scenario,
-            &ScenarioRun {
-                verdict: Verdict::NotClaimed(missing.clone()),
-                duration: run.duration,
-            },
-        );
-        entry.message = Some(format!(
-            "{}; tried anyway (--ignored): {tried}",
-            not_claimed_message(&missing)
-        ));
-    }
+        let not_claimed = ScenarioRun {
+            verdict: Verdict::NotClaimed(missing.clone()),
+            duration: run.duration,
+        };
+        ScenarioReport {
+            message: Some(format!(
+                "{}; tried anyway (--ignored): {tried}",
+                not_claimed_message(&missing)
+            )),
+            ..ScenarioReport::new(scenario, &not_claimed)
+        }
+    };
     // Snapshot and write under one lock: a snapshot written after a newer one would
     // drop the newer verdict from the files.
     let mut suites = SUITES.lock().unwrap_or_else(PoisonError::into_inner);
