@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use authstore_conformance::{Report, Totals};
-use authstore_harness::provision::{self, CONTAINER_LABEL, Endpoint, Source};
+use authstore_harness::provision::{self, CONTAINER_LABEL, Endpoint, ProvisionError, Source};
 use clap::Args;
 
 use super::backends::{self, Builtin};
@@ -129,9 +129,9 @@ pub(crate) fn main(args: MatrixArgs) -> ExitCode {
                 None => ("in-process".to_owned(), String::new()),
                 Some(source) => match builtin.servers(*source).await {
                     Ok(endpoints) => describe(&endpoints),
-                    Err(reason) => {
-                        let reason = first_line(&reason.to_string()).to_owned();
-                        eprintln!("   unavailable: {reason}");
+                    Err(err) => {
+                        eprintln!("   unavailable: {err}");
+                        let reason = unavailable_reason(&err);
                         cells.push(Cell {
                             backend: builtin.name,
                             source: label,
@@ -234,6 +234,21 @@ fn required_cells(require: &[String], planned: &[String]) -> Result<Vec<String>,
         }
     }
     Ok(required)
+}
+
+/// Why a cell is unavailable, short enough for the table (the full message, with its
+/// advice, is printed as the cell starts).
+fn unavailable_reason(err: &ProvisionError) -> String {
+    match err {
+        ProvisionError::NotConfigured { var, .. } => format!("{var} is not set"),
+        ProvisionError::ImageUnavailable { image, var, .. } => {
+            format!("image {image} is not present here and cannot be pulled (set {var})")
+        }
+        ProvisionError::NoContainerEngine { reason, .. } => {
+            format!("no container engine: {}", first_line(reason))
+        }
+        other => first_line(&other.to_string()).to_owned(),
+    }
 }
 
 /// `("PostgreSQL 15.14 + Redis 7.0.15", "postgres 2.1s, redis 0.6s")`.

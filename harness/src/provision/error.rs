@@ -66,8 +66,8 @@ pub enum ProvisionError {
     /// The server exists (a URL, a started container) but did not answer a real query
     /// in time, or its container exited.
     #[error(
-        "the {service} server of {origin} was not ready after {waited:.1?}; last probe: \
-         {last_error}{}",
+        "the {service} server ({origin}) did not answer a query within {waited:.1?}; last \
+         attempt: {last_error}{}",
         if .log.is_empty() { String::new() } else { format!("\n--- container log (end) ---\n{}", .log) }
     )]
     NotReady {
