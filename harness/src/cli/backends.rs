@@ -5,7 +5,7 @@
 
 use authstore_backends::{MemoryStorage, UnifiedStorage};
 use authstore_conformance::BackendUnderTest;
-use authstore_harness::provision::{self, Service, Source, in_process};
+use authstore_harness::provision::{self, Endpoint, ProvisionError, Service, Source, in_process};
 use authstore_spec::{Capabilities, Capability};
 
 /// A backend the CLI knows by name.
@@ -27,6 +27,28 @@ impl Builtin {
     /// Runs in this process, needing no server.
     pub(crate) fn in_process(&self) -> bool {
         self.services.is_empty()
+    }
+
+    /// Its servers from `source`, each obtained once for the process; `Err` only when
+    /// one cannot be had here at all (its URL variable unset, no container engine, its
+    /// image neither present nor pullable): the backend is then *unavailable*. A server
+    /// that is configured but broken (a dead URL, a container that never gets ready) is
+    /// left out of the list: the backend runs and its scenarios fail with that error,
+    /// which is a real failure.
+    pub(crate) async fn servers(&self, source: Source) -> Result<Vec<Endpoint>, ProvisionError> {
+        let mut endpoints = Vec::new();
+        for &service in self.services {
+            match provision::endpoint_from(service, source).await {
+                Ok(endpoint) => endpoints.push(endpoint),
+                Err(
+                    err @ (ProvisionError::NotConfigured { .. }
+                    | ProvisionError::NoContainerEngine { .. }
+                    | ProvisionError::ImageUnavailable { .. }),
+                ) => return Err(err),
+                Err(_) => {}
+            }
+        }
+        Ok(endpoints)
     }
 }
 

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use authstore_conformance::{Report, Totals};
-use authstore_harness::provision::{self, CONTAINER_LABEL, Endpoint, Service, Source};
+use authstore_harness::provision::{self, CONTAINER_LABEL, Endpoint, ProvisionError, Source};
 use clap::Args;
 
 use super::backends::{self, Builtin};
@@ -41,7 +41,7 @@ pub(crate) struct MatrixArgs {
 }
 
 fn parse_cell_source(text: &str) -> Result<Source, String> {
-    match Source::parse(text)? {
+    match Source::parse(text).map_err(|err| err.to_string())? {
         Source::Auto => Err("a matrix cell's source is `url` or `container`".to_owned()),
         source => Ok(source),
     }
@@ -127,10 +127,11 @@ pub(crate) fn main(args: MatrixArgs) -> ExitCode {
             let began = Instant::now();
             let (servers, startup) = match source {
                 None => ("in-process".to_owned(), String::new()),
-                Some(source) => match servers(builtin.services, *source).await {
+                Some(source) => match builtin.servers(*source).await {
                     Ok(endpoints) => describe(&endpoints),
-                    Err(reason) => {
-                        eprintln!("   unavailable: {reason}");
+                    Err(err) => {
+                        eprintln!("   unavailable: {err}");
+                        let reason = unavailable_reason(&err);
                         cells.push(Cell {
                             backend: builtin.name,
                             source: label,
@@ -235,43 +236,19 @@ fn required_cells(require: &[String], planned: &[String]) -> Result<Vec<String>,
     Ok(required)
 }
 
-/// The cell's servers, or why the cell is unavailable. A URL variable that is set but
-/// names a dead server is not "unavailable": the cell runs and its scenarios fail.
-async fn servers(services: &[Service], source: Source) -> Result<Vec<Endpoint>, String> {
-    let mut endpoints = Vec::new();
-    for &service in services {
-        if source == Source::Url && std::env::var(service.url_var()).is_err() {
-            return Err(format!("{} is not set", service.url_var()));
+/// Why a cell is unavailable, short enough for the table (the full message, with its
+/// advice, is printed as the cell starts).
+fn unavailable_reason(err: &ProvisionError) -> String {
+    match err {
+        ProvisionError::NotConfigured { var, .. } => format!("{var} is not set"),
+        ProvisionError::ImageUnavailable { image, var, .. } => {
+            format!("image {image} is not present here and cannot be pulled (set {var})")
         }
-        match provision::endpoint_from(service, source).await {
-            Ok(endpoint) => endpoints.push(endpoint),
-            Err(err) if source == Source::Container && err.contains("failed to pull the image") => {
-                return Err(format!(
-                    "image {} is not present here and cannot be pulled (set {})",
-                    service.image(),
-                    service.image_var()
-                ));
-            }
-            Err(err) if source == Source::Container && no_docker(&err) => {
-                return Err(format!("no Docker engine: {}", first_line(&err)));
-            }
-            // Runs anyway: every scenario fails with this setup error.
-            Err(_) => {}
+        ProvisionError::NoContainerEngine { reason, .. } => {
+            format!("no container engine: {}", first_line(reason))
         }
+        other => first_line(&other.to_string()).to_owned(),
     }
-    Ok(endpoints)
-}
-
-/// There is no Docker engine to ask.
-fn no_docker(error: &str) -> bool {
-    [
-        "Socket not found",
-        "docker.sock",
-        "error trying to connect",
-        "Connection refused",
-    ]
-    .iter()
-    .any(|needle| error.contains(needle))
 }
 
 /// `("PostgreSQL 15.14 + Redis 7.0.15", "postgres 2.1s, redis 0.6s")`.

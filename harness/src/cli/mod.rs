@@ -10,7 +10,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use authstore_conformance::{BackendUnderTest, Report, RunOptions, Verdict, run_catalogue};
-use authstore_harness::provision::{self, Source};
+use authstore_harness::provision::{self, SOURCE_VAR, Source};
 use authstore_scenarios::Scenario;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
@@ -100,7 +100,7 @@ impl CommonArgs {
 }
 
 fn parse_source(text: &str) -> Result<Source, String> {
-    Source::parse(text)
+    Source::parse(text).map_err(|err| err.to_string())
 }
 
 fn backend_names() -> PossibleValuesParser {
@@ -143,12 +143,12 @@ fn run(args: RunArgs) -> ExitCode {
     let source = match args.source.map_or_else(Source::from_env, Ok) {
         Ok(source) => source,
         Err(err) => {
-            eprintln!("error: {err}");
+            eprintln!("error: {SOURCE_VAR}: {err}");
             return ExitCode::from(USAGE_ERROR);
         }
     };
     let chosen: BTreeSet<&str> = args.backends.iter().map(String::as_str).collect();
-    let selected: Vec<_> = backends::all()
+    let builtins: Vec<_> = backends::all()
         .into_iter()
         .filter(|b| {
             if chosen.is_empty() {
@@ -157,11 +157,23 @@ fn run(args: RunArgs) -> ExitCode {
                 chosen.contains(b.name)
             }
         })
-        .map(|b| b.backend(source))
         .collect();
     let Some(runtime) = runtime() else {
         return ExitCode::FAILURE;
     };
+    // Each backend's servers once, before any scenario: one that cannot be had here is
+    // reported once as unavailable, not as a failure of each of its scenarios.
+    let mut selected = Vec::new();
+    let mut unavailable = Vec::new();
+    for builtin in &builtins {
+        match runtime.block_on(builtin.servers(source)) {
+            Ok(_) => selected.push(builtin.backend(source)),
+            Err(reason) => {
+                println!("backend {}: unavailable: {reason}", builtin.name);
+                unavailable.push(builtin.name);
+            }
+        }
+    }
     let filter = args.common.scenario.clone();
     let report = runtime.block_on(async {
         let report = run_with_progress(&selected, &scenarios, &args.common.options()).await;
@@ -175,11 +187,25 @@ fn run(args: RunArgs) -> ExitCode {
         report
     });
 
-    print!("{}", report.to_matrix_text());
-    let out_dir = args.out_dir.unwrap_or_else(default_out_dir);
-    let written = write_reports(&report, &out_dir);
-    println!("{}", report.totals().summary_line());
-    if report.has_failures() || !written {
+    let written = if selected.is_empty() {
+        // Nothing ran: an empty matrix and reports would read as a clean run.
+        true
+    } else {
+        print!("{}", report.to_matrix_text());
+        let out_dir = args.out_dir.unwrap_or_else(default_out_dir);
+        let written = write_reports(&report, &out_dir);
+        println!("{}", report.totals().summary_line());
+        written
+    };
+    if !unavailable.is_empty() {
+        // Every backend here was asked for by name: without `--backend` only in-process
+        // ones run, and they need no server.
+        eprintln!(
+            "error: requested backend(s) unavailable, not run: {}",
+            unavailable.join(", ")
+        );
+    }
+    if report.has_failures() || !written || !unavailable.is_empty() {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

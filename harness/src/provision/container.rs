@@ -15,12 +15,13 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
-use testcontainers::core::{ContainerPort, IntoContainerPort};
+use testcontainers::bollard::errors::Error as EngineError;
+use testcontainers::core::IntoContainerPort;
+use testcontainers::core::error::ClientError;
 use testcontainers::runners::AsyncRunner;
-use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use testcontainers::{ContainerAsync, GenericImage, ImageExt, TestcontainersError};
 
-use super::Service;
-use super::probe;
+use super::{ContainerLayout, ProvisionError, Service, probe};
 
 /// The label every container started here carries (value `true`), for leak checks.
 pub const LABEL: &str = "org.authstore.conformance";
@@ -32,8 +33,8 @@ const DEFAULT_STARTUP_TIMEOUT: Duration = Duration::from_secs(180);
 /// Pause between readiness attempts.
 const PROBE_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Password of the `postgres` and MySQL/MariaDB `root` users in every container.
-const PASSWORD: &str = "authstore";
+/// Tries with fresh host ports when the ones picked were taken before Docker bound them.
+const START_ATTEMPTS: usize = 3;
 
 /// Extra settings for one container.
 #[derive(Debug, Clone, Default)]
@@ -58,45 +59,45 @@ impl ServiceContainer {
     /// Starts a container for `service` from [`Service::image`] and waits until a client
     /// has connected and queried the server. The host ports are fixed at start, so the
     /// URL stays valid across [`kill`](Self::kill) and [`restart`](Self::restart).
-    pub async fn start(service: Service, options: &ContainerOptions) -> Result<Self, String> {
+    pub async fn start(
+        service: Service,
+        options: &ContainerOptions,
+    ) -> Result<Self, ProvisionError> {
         let image = service.image();
         let began = Instant::now();
-        let mut last_error = String::new();
-        // A host port picked free can be taken before Docker binds it: try fresh ones.
-        for _attempt in 0..3 {
-            let ports = free_ports(service_ports(service))?;
-            let request = request(service, &image, &ports, options)?;
-            match request.start().await {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let ports = free_ports(service, service.server().host_ports())?;
+            let layout = service.server().container(&ports, &options.server_args);
+            let request = request(service, &image, &layout)?;
+            let err = match request.start().await {
                 Ok(container) => {
                     reap_at_exit(container.id());
-                    let url = url(service, &ports);
-                    let server = wait_ready(service, &url, &container, began).await?;
+                    let server = wait_ready(service, &layout.url, &container, began).await?;
                     return Ok(ServiceContainer {
                         service,
                         image,
                         container,
-                        url,
+                        url: layout.url,
                         server,
                         startup: began.elapsed(),
                     });
                 }
-                Err(err) => {
-                    last_error = err.to_string();
-                    if !last_error.contains("port is already allocated")
-                        && !last_error.contains("address already in use")
-                    {
-                        break;
-                    }
+                Err(err) => err,
+            };
+            match classify(service, &image, err) {
+                StartFailure::PortTaken(_) if attempts < START_ATTEMPTS => continue,
+                StartFailure::PortTaken(reason) => {
+                    return Err(ProvisionError::Container {
+                        service,
+                        action: format!("starting a container from image {image}"),
+                        reason,
+                    });
                 }
+                StartFailure::Other(err) => return Err(err),
             }
         }
-        Err(format!(
-            "cannot start a {service} container from image {image} ({last_error}); the image \
-             must exist locally or be pullable (set {} to another image, e.g. one built by \
-             `ci/images/build`), or {}",
-            service.image_var(),
-            service.advice()
-        ))
     }
 
     /// The service this container serves.
@@ -131,123 +132,178 @@ impl ServiceContainer {
 
     /// Freezes every process of the container (`docker pause`): connections stay open
     /// and nothing answers.
-    pub async fn pause(&self) -> Result<(), String> {
+    pub async fn pause(&self) -> Result<(), ProvisionError> {
         self.container
             .pause()
             .await
-            .map_err(|err| format!("docker pause {}: {err}", self.id()))
+            .map_err(|err| self.failed("docker pause", err.to_string()))
     }
 
     /// Thaws a paused container.
-    pub async fn unpause(&self) -> Result<(), String> {
+    pub async fn unpause(&self) -> Result<(), ProvisionError> {
         self.container
             .unpause()
             .await
-            .map_err(|err| format!("docker unpause {}: {err}", self.id()))
+            .map_err(|err| self.failed("docker unpause", err.to_string()))
     }
 
     /// Kills the server with SIGKILL (`docker kill`): no shutdown, no final flush.
-    pub async fn kill(&self) -> Result<(), String> {
+    pub async fn kill(&self) -> Result<(), ProvisionError> {
         let output = tokio::process::Command::new("docker")
             .args(["kill", "--signal=KILL", self.id()])
             .output()
             .await
-            .map_err(|err| format!("cannot run `docker kill`: {err}"))?;
+            .map_err(|err| self.failed("docker kill", format!("cannot run `docker`: {err}")))?;
         if output.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "docker kill {}: {}",
-                self.id(),
-                String::from_utf8_lossy(&output.stderr).trim()
+            Err(self.failed(
+                "docker kill",
+                String::from_utf8_lossy(&output.stderr).trim().to_owned(),
             ))
         }
     }
 
     /// Starts the stopped or killed container again (its filesystem, and so the
     /// server's data, kept) and waits until it answers; returns how long that took.
-    pub async fn restart(&self) -> Result<Duration, String> {
+    pub async fn restart(&self) -> Result<Duration, ProvisionError> {
         let began = Instant::now();
         self.container
             .start()
             .await
-            .map_err(|err| format!("docker start {}: {err}", self.id()))?;
+            .map_err(|err| self.failed("docker start", err.to_string()))?;
         wait_ready(self.service, &self.url, &self.container, began).await?;
         Ok(began.elapsed())
     }
 
     /// Stops and removes the container now.
-    pub async fn remove(self) -> Result<(), String> {
-        let id = self.id().to_owned();
-        self.container
-            .rm()
-            .await
-            .map_err(|err| format!("docker rm {id}: {err}"))
+    pub async fn remove(self) -> Result<(), ProvisionError> {
+        let failed = self.failed("docker rm", String::new());
+        self.container.rm().await.map_err(|err| match failed {
+            ProvisionError::Container {
+                service, action, ..
+            } => ProvisionError::Container {
+                service,
+                action,
+                reason: err.to_string(),
+            },
+            other => other,
+        })
+    }
+
+    /// [`ProvisionError::Container`] for `command` on this container.
+    fn failed(&self, command: &str, reason: String) -> ProvisionError {
+        ProvisionError::Container {
+            service: self.service,
+            action: format!("{command} {}", self.id()),
+            reason,
+        }
     }
 }
 
-/// Container ports: one server port, or the cluster's three node ports.
-fn service_ports(service: Service) -> usize {
-    match service {
-        Service::RedisCluster => 3,
-        _ => 1,
-    }
+/// Why a start request failed.
+#[derive(Debug)]
+enum StartFailure {
+    /// A host port picked free was taken before Docker bound it: worth another try.
+    PortTaken(String),
+    /// Anything else, classified.
+    Other(ProvisionError),
 }
 
-/// The port the server listens on inside the container (for the cluster: the nodes
-/// listen on the host ports themselves, so redirects name reachable addresses).
-fn inner_port(service: Service) -> u16 {
-    match service {
-        Service::Postgres => 5432,
-        Service::MySql | Service::MariaDb => 3306,
-        Service::Redis | Service::RedisCluster => 6379,
-    }
+/// Sorts a failed start request by what the caller can do about it.
+fn classify(service: Service, image: &str, err: TestcontainersError) -> StartFailure {
+    let reason = err.to_string();
+    let failure = match err {
+        TestcontainersError::Client(
+            ClientError::Init(_)
+            | ClientError::Configuration(_)
+            | ClientError::InvalidDockerHost(_),
+        ) => ProvisionError::NoContainerEngine { service, reason },
+        TestcontainersError::Client(
+            ClientError::CreateContainer(engine) | ClientError::StartContainer(engine),
+        ) if engine_unreachable(&engine) => ProvisionError::NoContainerEngine { service, reason },
+        TestcontainersError::Client(ClientError::PullImage { err, .. }) => {
+            if engine_unreachable(&err) {
+                ProvisionError::NoContainerEngine { service, reason }
+            } else {
+                ProvisionError::ImageUnavailable {
+                    service,
+                    image: image.to_owned(),
+                    var: service.image_var(),
+                    reason,
+                }
+            }
+        }
+        TestcontainersError::Client(ClientError::StartContainer(
+            EngineError::DockerResponseServerError { message, .. },
+        )) if port_taken(&message) => return StartFailure::PortTaken(reason),
+        _ => ProvisionError::Container {
+            service,
+            action: format!("starting a container from image {image}"),
+            reason,
+        },
+    };
+    StartFailure::Other(failure)
+}
+
+/// The engine client could not reach the engine at all (no socket, refused, timed out).
+fn engine_unreachable(err: &EngineError) -> bool {
+    matches!(
+        err,
+        EngineError::SocketNotFoundError(_)
+            | EngineError::HyperLegacyError { .. }
+            | EngineError::IOError { .. }
+            | EngineError::RequestTimeoutError
+            | EngineError::UnsupportedURISchemeError { .. }
+    )
+}
+
+/// Docker's refusal to bind a host port another process took. The engine reports it only
+/// as text in a server error (no code of its own), so this is the one place that reads it.
+fn port_taken(message: &str) -> bool {
+    message.contains("port is already allocated") || message.contains("address already in use")
 }
 
 /// The container request: image, environment, fixed port mappings, labels, command.
 fn request(
     service: Service,
     image: &str,
-    ports: &[u16],
-    options: &ContainerOptions,
-) -> Result<testcontainers::ContainerRequest<GenericImage>, String> {
-    let (name, tag) = split_image(image)?;
+    layout: &ContainerLayout,
+) -> Result<testcontainers::ContainerRequest<GenericImage>, ProvisionError> {
+    let (name, tag) = split_image(image).ok_or_else(|| ProvisionError::ImageUnavailable {
+        service,
+        image: image.to_owned(),
+        var: service.image_var(),
+        reason: "empty image name".to_owned(),
+    })?;
     let mut generic = GenericImage::new(name, tag);
-    if service == Service::RedisCluster {
-        generic = generic.with_entrypoint("sh");
+    if let Some(entrypoint) = layout.entrypoint {
+        generic = generic.with_entrypoint(entrypoint);
     }
     let mut request = generic
         .with_label(LABEL, "true")
         .with_label("org.authstore.service", service.name())
         .with_label("org.authstore.pid", std::process::id().to_string());
-    match service {
-        Service::RedisCluster => {
-            for &port in ports {
-                request = request.with_mapped_port(port, port.tcp());
-            }
-            request = request.with_cmd(["-c".to_owned(), cluster_script(ports, options)]);
-        }
-        _ => {
-            let inner: ContainerPort = inner_port(service).tcp();
-            request = request.with_mapped_port(ports[0], inner);
-            for (name, value) in environment(service) {
-                request = request.with_env_var(name, value);
-            }
-            request = request.with_cmd(options.server_args.clone());
-        }
+    for &(host, inner) in &layout.ports {
+        request = request.with_mapped_port(host, inner.tcp());
     }
-    let timeout = startup_timeout();
-    Ok(request.with_startup_timeout(timeout))
+    for &(name, value) in &layout.env {
+        request = request.with_env_var(name, value);
+    }
+    Ok(request
+        .with_cmd(layout.cmd.clone())
+        .with_startup_timeout(startup_timeout()))
 }
 
-/// `name:tag` (the registry part may itself hold a `:port`); no tag means `latest`.
-fn split_image(image: &str) -> Result<(String, String), String> {
+/// `name:tag` (the registry part may itself hold a `:port`); no tag means `latest`;
+/// `None` for an empty name.
+fn split_image(image: &str) -> Option<(String, String)> {
     let image = image.trim();
     if image.is_empty() {
-        return Err("empty image name".to_owned());
+        return None;
     }
     let name_start = image.rfind('/').map_or(0, |slash| slash + 1);
-    Ok(match image[name_start..].rfind(':') {
+    Some(match image[name_start..].rfind(':') {
         Some(colon) => (
             image[..name_start + colon].to_owned(),
             image[name_start + colon + 1..].to_owned(),
@@ -256,96 +312,21 @@ fn split_image(image: &str) -> Result<(String, String), String> {
     })
 }
 
-/// The variables both the official images and the offline ones (`ci/images`) read.
-fn environment(service: Service) -> Vec<(&'static str, &'static str)> {
-    match service {
-        Service::Postgres => vec![("POSTGRES_PASSWORD", PASSWORD)],
-        Service::MySql | Service::MariaDb => vec![
-            ("MYSQL_ROOT_PASSWORD", PASSWORD),
-            ("MARIADB_ROOT_PASSWORD", PASSWORD),
-            ("MYSQL_DATABASE", "authstore"),
-            ("MARIADB_DATABASE", "authstore"),
-        ],
-        Service::Redis | Service::RedisCluster => Vec::new(),
-    }
-}
-
-/// Three cluster-enabled nodes on the given ports announcing 127.0.0.1 (the host side of
-/// the port mappings), joined into one cluster; the shell then waits forever.
-fn cluster_script(ports: &[u16], options: &ContainerOptions) -> String {
-    let extra = options
-        .server_args
-        .iter()
-        .map(|arg| format!("'{}'", arg.replace('\'', r"'\''")))
-        .collect::<Vec<_>>()
-        .join(" ");
-    let list = ports
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(" ");
-    let nodes = ports
-        .iter()
-        .map(|port| format!("127.0.0.1:{port}"))
-        .collect::<Vec<_>>()
-        .join(" ");
-    // Bus ports live only inside the container; 17000 + i is below the host's ephemeral
-    // range the client ports come from, so they cannot clash.
-    let starts = ports
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            format!(
-                "mkdir -p /tmp/node-{p}\n\
-                 redis-server --port {p} --bind 0.0.0.0 --protected-mode no --daemonize yes \
-                 --cluster-enabled yes --cluster-config-file /tmp/node-{p}/nodes.conf \
-                 --cluster-port {bus} --cluster-announce-ip 127.0.0.1 --dir /tmp/node-{p} \
-                 --save '' --appendonly no {extra}\n",
-                bus = 17000 + i
-            )
-        })
-        .collect::<String>();
-    format!(
-        "set -e\n{starts}\
-         for p in {list}; do until redis-cli -p $p ping >/dev/null 2>&1; do sleep 0.1; done; done\n\
-         redis-cli --cluster create {nodes} --cluster-replicas 0 --cluster-yes\n\
-         exec sleep infinity\n"
-    )
-}
-
 /// `count` distinct free TCP ports on the host (free when asked; see the retry in
 /// [`ServiceContainer::start`]).
-fn free_ports(count: usize) -> Result<Vec<u16>, String> {
+fn free_ports(service: Service, count: usize) -> Result<Vec<u16>, ProvisionError> {
+    let no_port = |err: std::io::Error| ProvisionError::Container {
+        service,
+        action: "finding a free host port".to_owned(),
+        reason: err.to_string(),
+    };
     let mut listeners = Vec::with_capacity(count);
     while listeners.len() < count {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .map_err(|err| format!("cannot find a free port: {err}"))?;
-        let port = listener
-            .local_addr()
-            .map_err(|err| format!("cannot find a free port: {err}"))?
-            .port();
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(no_port)?;
+        let port = listener.local_addr().map_err(no_port)?.port();
         listeners.push((port, listener));
     }
     Ok(listeners.into_iter().map(|(port, _)| port).collect())
-}
-
-/// The URL the backends connect with.
-fn url(service: Service, ports: &[u16]) -> String {
-    match service {
-        Service::Postgres => format!(
-            "postgres://postgres:{PASSWORD}@127.0.0.1:{}/postgres",
-            ports[0]
-        ),
-        Service::MySql | Service::MariaDb => {
-            format!("mysql://root:{PASSWORD}@127.0.0.1:{}/authstore", ports[0])
-        }
-        Service::Redis => format!("redis://127.0.0.1:{}", ports[0]),
-        Service::RedisCluster => ports
-            .iter()
-            .map(|port| format!("redis://127.0.0.1:{port}"))
-            .collect::<Vec<_>>()
-            .join(","),
-    }
 }
 
 fn startup_timeout() -> Duration {
@@ -362,26 +343,23 @@ async fn wait_ready(
     url: &str,
     container: &ContainerAsync<GenericImage>,
     began: Instant,
-) -> Result<String, String> {
+) -> Result<String, ProvisionError> {
     let deadline = began + startup_timeout();
     loop {
-        let error = match probe::probe(service, url).await {
+        let last_error = match probe::attempt(service, url).await {
             Ok(server) => return Ok(server),
             Err(err) => err,
         };
         let running = container.is_running().await.unwrap_or(true);
         if !running || Instant::now() >= deadline {
-            let log = log_tail(container).await;
-            let why = if running {
-                format!("not ready after {:?}", startup_timeout())
-            } else {
-                "exited".to_owned()
-            };
-            return Err(format!(
-                "the {service} container {} {why}; last probe: {error}\n--- container log \
-                 (end) ---\n{log}",
-                container.id()
-            ));
+            let state = if running { "" } else { ", exited" };
+            return Err(ProvisionError::NotReady {
+                service,
+                origin: format!("container {}{state}", container.id()),
+                waited: began.elapsed(),
+                last_error,
+                log: log_tail(container).await,
+            });
         }
         tokio::time::sleep(PROBE_INTERVAL).await;
     }
@@ -462,13 +440,86 @@ mod tests {
             split("localhost:5000/redis"),
             ("localhost:5000/redis".into(), "latest".into())
         );
-        assert!(split_image(" ").is_err());
+        assert!(split_image(" ").is_none());
     }
 
     #[test]
     fn free_ports_are_distinct() {
-        let ports = free_ports(3).unwrap();
+        let ports = free_ports(Service::RedisCluster, 3).unwrap();
         assert_eq!(ports.len(), 3);
         assert!(ports[0] != ports[1] && ports[1] != ports[2] && ports[0] != ports[2]);
+    }
+
+    fn classified(err: ClientError) -> StartFailure {
+        classify(
+            Service::Postgres,
+            "postgres:17",
+            TestcontainersError::Client(err),
+        )
+    }
+
+    fn server_error(status_code: u16, message: &str) -> EngineError {
+        EngineError::DockerResponseServerError {
+            status_code,
+            message: message.to_owned(),
+        }
+    }
+
+    #[test]
+    fn a_missing_docker_socket_means_no_container_engine() {
+        let failure = classified(ClientError::Init(EngineError::SocketNotFoundError(
+            "/nonexistent/docker.sock".to_owned(),
+        )));
+        assert!(
+            matches!(
+                failure,
+                StartFailure::Other(ProvisionError::NoContainerEngine {
+                    service: Service::Postgres,
+                    ..
+                })
+            ),
+            "{failure:?}"
+        );
+    }
+
+    #[test]
+    fn an_image_that_cannot_be_pulled_is_unavailable_and_names_its_variable() {
+        let failure = classified(ClientError::PullImage {
+            descriptor: "postgres:17".to_owned(),
+            err: server_error(404, "pull access denied for postgres"),
+        });
+        let StartFailure::Other(err) = failure else {
+            panic!("expected a classified error, got {failure:?}");
+        };
+        assert!(
+            matches!(
+                &err,
+                ProvisionError::ImageUnavailable { image, var: "AUTHSTORE_POSTGRES_IMAGE", .. }
+                    if image == "postgres:17"
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("ci/start-postgres"), "{err}");
+    }
+
+    #[test]
+    fn a_taken_port_is_retried_and_other_engine_refusals_are_container_errors() {
+        let taken = classified(ClientError::StartContainer(server_error(
+            500,
+            "driver failed programming external connectivity: Bind for 0.0.0.0:5432 failed: \
+             port is already allocated",
+        )));
+        assert!(matches!(taken, StartFailure::PortTaken(_)), "{taken:?}");
+        let refused = classified(ClientError::CreateContainer(server_error(
+            400,
+            "invalid reference format",
+        )));
+        assert!(
+            matches!(
+                refused,
+                StartFailure::Other(ProvisionError::Container { .. })
+            ),
+            "{refused:?}"
+        );
     }
 }

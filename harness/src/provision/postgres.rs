@@ -1,5 +1,7 @@
-//! PostgreSQL provisioning: a fresh schema per scenario on the server from the chosen
-//! [`Source`] (`AUTHSTORE_POSTGRES_URL`, or a container), with two independent pools on it.
+//! PostgreSQL: everything the harness knows about it — [`PostgresServer`] (variables,
+//! image, container, readiness, a schema per scenario) — and the fixture: a fresh schema
+//! per scenario on the server from the chosen [`Source`] (`AUTHSTORE_POSTGRES_URL`, or a
+//! container), with two independent pools on it.
 //!
 //! ```ignore
 //! conformance_suite!(
@@ -10,18 +12,16 @@
 //! );
 //! ```
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use authstore_backends::PostgresStorage;
+use futures::FutureExt;
 use futures::future::BoxFuture;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
-use super::{Service, Source, endpoint_from};
+use super::{ContainerLayout, Endpoint, Namespace, ProvisionError, Server, Service, Source};
 use authstore_conformance::Fixture;
 
 /// How to get a server, appended to every "cannot reach" error.
@@ -41,8 +41,110 @@ const POOL_SIZE: u32 = 3;
 /// How long a call waits for a free pooled connection before it fails as `Unavailable`.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Schemas made by this process so far, for unique names.
-static SCHEMAS: AtomicU64 = AtomicU64::new(0);
+/// Password of the `postgres` user in every container.
+const PASSWORD: &str = "authstore";
+
+/// The port PostgreSQL listens on inside its container.
+const INNER_PORT: u16 = 5432;
+
+/// PostgreSQL ([`Service::Postgres`]).
+#[derive(Debug, Clone, Copy)]
+pub struct PostgresServer;
+
+impl Server for PostgresServer {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn url_var(&self) -> &'static str {
+        "AUTHSTORE_POSTGRES_URL"
+    }
+
+    fn image_var(&self) -> &'static str {
+        "AUTHSTORE_POSTGRES_IMAGE"
+    }
+
+    fn default_image(&self) -> &'static str {
+        "postgres:17.5-bookworm"
+    }
+
+    fn advice(&self) -> &'static str {
+        "start one with `eval \"$(bash ci/start-postgres)\"`"
+    }
+
+    fn container(&self, host_ports: &[u16], server_args: &[String]) -> ContainerLayout {
+        let port = host_ports.first().copied().unwrap_or_default();
+        ContainerLayout {
+            entrypoint: None,
+            env: vec![("POSTGRES_PASSWORD", PASSWORD)],
+            ports: vec![(port, INNER_PORT)],
+            cmd: server_args.to_vec(),
+            url: format!("postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"),
+        }
+    }
+
+    fn suite_server_args(&self) -> &'static [&'static str] {
+        &[
+            "-c",
+            "fsync=off",
+            "-c",
+            "synchronous_commit=off",
+            "-c",
+            "full_page_writes=off",
+            "-c",
+            "max_connections=300",
+        ]
+    }
+
+    fn probe<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        probe(url).boxed()
+    }
+
+    fn namespace_name(&self, unique: &str) -> String {
+        format!("authstore_{unique}")
+    }
+
+    fn create_namespace<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        async move { admin(&options(endpoint)?, &format!("CREATE SCHEMA {name}")).await }.boxed()
+    }
+
+    fn drop_namespace<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        async move {
+            admin(
+                &options(endpoint)?,
+                &format!("DROP SCHEMA IF EXISTS {name} CASCADE"),
+            )
+            .await
+        }
+        .boxed()
+    }
+}
+
+/// `SELECT version()`, shortened to e.g. `PostgreSQL 15.14`.
+async fn probe(url: &str) -> Result<String, String> {
+    let mut conn = sqlx::PgConnection::connect(url)
+        .await
+        .map_err(|err| err.to_string())?;
+    let version: String = sqlx::query_scalar("SELECT version()")
+        .fetch_one(&mut conn)
+        .await
+        .map_err(|err| err.to_string())?;
+    let _closed = conn.close().await;
+    // "PostgreSQL 15.14 (Debian 15.14-0+deb12u1) on x86_64-pc-linux-gnu, ..." -> first two words.
+    Ok(version
+        .split_whitespace()
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" "))
+}
 
 /// A fixture on a fresh schema: a [`PostgresStorage`] over its own pool, migrated, and as
 /// second handle another `PostgresStorage` over a second, independent pool on the same
@@ -52,28 +154,28 @@ static SCHEMAS: AtomicU64 = AtomicU64::new(0);
 /// `AUTHSTORE_POSTGRES_URL` when set, else a container). Fails with a message saying how
 /// to provide a server when none can be had. Call it inside the runtime that will use the
 /// storages: the pools belong to it.
-pub async fn fixture() -> Result<Fixture, String> {
+pub async fn fixture() -> Result<Fixture, ProvisionError> {
     fixture_from(Source::from_env()?).await
 }
 
 /// As [`fixture`], on the server from `source`.
-pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
+pub async fn fixture_from(source: Source) -> Result<Fixture, ProvisionError> {
     // The other namespace (for the `namespaces` scenarios) is another fresh schema on
     // the same server, made only when a scenario asks for it.
-    Ok(one_schema(source)
-        .await?
-        .with_other_namespace(move || one_schema(source)))
+    Ok(one_schema(source).await?.with_other_namespace(move || {
+        one_schema(source).map(|fixture| fixture.map_err(|err| err.to_string()))
+    }))
 }
 
 /// A fixture on a fresh schema, without another namespace.
-fn one_schema(source: Source) -> BoxFuture<'static, Result<Fixture, String>> {
+fn one_schema(source: Source) -> BoxFuture<'static, Result<Fixture, ProvisionError>> {
     Box::pin(async move {
-        let (options, schema, first, second) = fresh_schema(source).await?;
-        let drop_schema = teardown(options, schema, [first.clone(), second.clone()]);
-        let probe = first.clone();
+        let schema = fresh_schema(source).await?;
+        let probe = schema.first.clone();
+        let (first, second) = (schema.first.clone(), schema.second.clone());
         Ok(Fixture::new(PostgresStorage::new(first))
             .with_second_handle(PostgresStorage::new(second))
-            .with_teardown(drop_schema)
+            .with_teardown(schema.teardown())
             .with_kv_value_limit(PostgresStorage::MAX_VALUE_BYTES as u64)
             .with_stored_items(move || stored_rows(probe.clone())))
     })
@@ -91,43 +193,48 @@ async fn stored_rows(pool: PgPool) -> Result<u64, String> {
     u64::try_from(rows).map_err(|_| format!("a negative row count: {rows}"))
 }
 
-/// A fresh schema, migrated, with two independent pools on it (the server's options,
-/// the schema's name, the pools); [`teardown`] undoes it. Also used by the tiered
-/// provisioning.
-pub(crate) async fn fresh_schema(
-    source: Source,
-) -> Result<(PgConnectOptions, String, PgPool, PgPool), String> {
-    let endpoint = endpoint_from(Service::Postgres, source).await?;
-    let options = PgConnectOptions::from_str(&endpoint.url).map_err(|err| {
-        format!(
-            "{} is not a valid PostgreSQL URL ({err}): {ADVICE}",
-            endpoint.origin
-        )
-    })?;
-    let schema = unique_schema_name();
-    admin(&options, &format!("CREATE SCHEMA {schema}")).await?;
-    match storages(&options, &schema).await {
-        Ok((first, second)) => Ok((options, schema, first, second)),
-        Err(err) => {
-            let dropped = admin(&options, &format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
-            Err(match dropped {
-                Ok(()) => err,
-                Err(drop_err) => format!("{err}\n(and the schema was not dropped: {drop_err})"),
-            })
+/// A fresh schema, migrated, with two independent pools on it.
+pub(crate) struct FreshSchema {
+    /// The schema on its server.
+    pub(crate) namespace: Namespace,
+    /// The pool the schema was migrated through.
+    pub(crate) first: PgPool,
+    /// A second, independent pool on it.
+    pub(crate) second: PgPool,
+}
+
+impl FreshSchema {
+    /// Closes the pools (waiting for their connections to come back), then drops the
+    /// schema.
+    pub(crate) async fn teardown(self) -> Result<(), ProvisionError> {
+        for pool in [self.first, self.second] {
+            pool.close().await;
         }
+        self.namespace.drop().await
     }
 }
 
-/// `authstore_<pid>_<counter>_<random>`: unique across processes and runs, and made of
-/// characters that need no quoting.
-fn unique_schema_name() -> String {
-    let counter = SCHEMAS.fetch_add(1, Ordering::Relaxed);
-    let random = RandomState::new().hash_one(counter);
-    format!(
-        "authstore_{}_{counter}_{:08x}",
-        std::process::id(),
-        random as u32
-    )
+/// A fresh schema, migrated, with two independent pools on it. Also used by the tiered
+/// provisioning.
+pub(crate) async fn fresh_schema(source: Source) -> Result<FreshSchema, ProvisionError> {
+    let namespace = Namespace::fresh(Service::Postgres, source).await?;
+    match storages(&namespace).await {
+        Ok((first, second)) => Ok(FreshSchema {
+            namespace,
+            first,
+            second,
+        }),
+        Err(err) => Err(err.with_cleanup(namespace.drop().await)),
+    }
+}
+
+/// The connect options of the server's URL.
+fn options(endpoint: &Endpoint) -> Result<PgConnectOptions, ProvisionError> {
+    PgConnectOptions::from_str(&endpoint.url).map_err(|err| ProvisionError::InvalidUrl {
+        service: Service::Postgres,
+        origin: endpoint.origin.clone(),
+        reason: err.to_string(),
+    })
 }
 
 /// `user@host:port/database`, to name the server in errors without the password.
@@ -141,20 +248,25 @@ fn describe(options: &PgConnectOptions) -> String {
     )
 }
 
+/// [`ProvisionError::Connect`] for the server of `options`.
+fn cannot_connect(options: &PgConnectOptions, reason: String) -> ProvisionError {
+    ProvisionError::Connect {
+        service: Service::Postgres,
+        server: describe(options),
+        reason,
+        advice: ADVICE,
+    }
+}
+
 /// Runs one administrative statement on a connection of its own.
-async fn admin(options: &PgConnectOptions, sql: &str) -> Result<(), String> {
-    let server = describe(options);
+async fn admin(options: &PgConnectOptions, sql: &str) -> Result<(), ProvisionError> {
     let mut conn = match tokio::time::timeout(CONNECT_TIMEOUT, options.connect()).await {
         Ok(Ok(conn)) => conn,
-        Ok(Err(err)) => {
-            return Err(format!(
-                "cannot connect to PostgreSQL at {server} ({err}): {ADVICE}"
-            ));
-        }
+        Ok(Err(err)) => return Err(cannot_connect(options, err.to_string())),
         Err(_) => {
-            return Err(format!(
-                "PostgreSQL at {server} did not accept a connection within {CONNECT_TIMEOUT:?}: \
-                 {ADVICE}"
+            return Err(cannot_connect(
+                options,
+                format!("no connection accepted within {CONNECT_TIMEOUT:?}"),
             ));
         }
     };
@@ -162,15 +274,20 @@ async fn admin(options: &PgConnectOptions, sql: &str) -> Result<(), String> {
         .execute(AssertSqlSafe(sql.to_owned()))
         .await
         .map(drop)
-        .map_err(|err| format!("`{sql}` failed on PostgreSQL at {server}: {err}"));
+        .map_err(|err| ProvisionError::Namespace {
+            service: Service::Postgres,
+            action: format!("`{sql}` at {}", describe(options)),
+            reason: err.to_string(),
+        });
     // The statement's outcome matters; a failed goodbye does not.
     let _closed = conn.close().await;
     result
 }
 
-/// Two pools on `schema` (through `search_path`), the schema migrated through the first.
-async fn storages(options: &PgConnectOptions, schema: &str) -> Result<(PgPool, PgPool), String> {
-    let options = options.clone().options([("search_path", schema)]);
+/// Two pools on the schema (through `search_path`), the schema migrated through the
+/// first.
+async fn storages(schema: &Namespace) -> Result<(PgPool, PgPool), ProvisionError> {
+    let options = options(&schema.endpoint)?.options([("search_path", schema.name.as_str())]);
     let pool = || {
         PgPoolOptions::new()
             .max_connections(POOL_SIZE)
@@ -178,33 +295,25 @@ async fn storages(options: &PgConnectOptions, schema: &str) -> Result<(PgPool, P
             .acquire_timeout(ACQUIRE_TIMEOUT)
             .connect_with(options.clone())
     };
-    let server = describe(&options);
     let first = pool()
         .await
-        .map_err(|err| format!("cannot open a pool on PostgreSQL at {server} ({err}): {ADVICE}"))?;
+        .map_err(|err| cannot_connect(&options, format!("opening a pool: {err}")))?;
     if let Err(err) = PostgresStorage::new(first.clone()).migrate().await {
         first.close().await;
-        return Err(format!("migrating schema {schema} failed: {err}"));
+        return Err(ProvisionError::Namespace {
+            service: Service::Postgres,
+            action: format!("migrating schema {}", schema.name),
+            reason: err.to_string(),
+        });
     }
     match pool().await {
         Ok(second) => Ok((first, second)),
         Err(err) => {
             first.close().await;
-            Err(format!(
-                "cannot open a second pool on PostgreSQL at {server} ({err}): {ADVICE}"
+            Err(cannot_connect(
+                &options,
+                format!("opening a second pool: {err}"),
             ))
         }
     }
-}
-
-/// Closes the pools (waiting for their connections to come back), then drops the schema.
-pub(crate) async fn teardown(
-    options: PgConnectOptions,
-    schema: String,
-    pools: [PgPool; 2],
-) -> Result<(), String> {
-    for pool in pools {
-        pool.close().await;
-    }
-    admin(&options, &format!("DROP SCHEMA {schema} CASCADE")).await
 }

@@ -1,6 +1,8 @@
-//! Redis provisioning: a fresh key prefix per scenario on the server (or cluster) from the
-//! chosen [`Source`] (`AUTHSTORE_REDIS_URL` / `AUTHSTORE_REDIS_CLUSTER_URLS`, or a
-//! container), with two independent connections on it.
+//! Redis: everything the harness knows about a single Redis server — [`RedisServer`]
+//! (variables, image, container, readiness, a key prefix per scenario) — and the fixture
+//! both Redis backends share: a fresh key prefix per scenario on the server (or, with
+//! [`super::redis_cluster`], the cluster) from the chosen [`Source`]
+//! (`AUTHSTORE_REDIS_URL`, or a container), with two independent connections on it.
 //!
 //! ```ignore
 //! conformance_suite!(
@@ -11,17 +13,139 @@
 //! );
 //! ```
 
-use std::collections::hash_map::RandomState;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use authstore_backends::{RedisConfig, RedisStorage};
+use futures::FutureExt;
+use futures::future::BoxFuture;
 
-use super::{Endpoint, Service, Source, endpoint_from};
+use super::{
+    ContainerLayout, Endpoint, Namespace, ProvisionError, Server, Service, Source, endpoint_from,
+};
 use authstore_conformance::Fixture;
 
-/// Prefixes made by this process so far, for unique names.
-static PREFIXES: AtomicU64 = AtomicU64::new(0);
+pub use super::redis_cluster::{cluster_fixture, cluster_fixture_from};
+
+/// The port Redis listens on inside its container.
+const INNER_PORT: u16 = 6379;
+
+/// A single Redis server ([`Service::Redis`]).
+#[derive(Debug, Clone, Copy)]
+pub struct RedisServer;
+
+impl Server for RedisServer {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    fn url_var(&self) -> &'static str {
+        "AUTHSTORE_REDIS_URL"
+    }
+
+    fn image_var(&self) -> &'static str {
+        "AUTHSTORE_REDIS_IMAGE"
+    }
+
+    fn default_image(&self) -> &'static str {
+        "redis:7.4.2-bookworm"
+    }
+
+    fn advice(&self) -> &'static str {
+        ADVICE
+    }
+
+    fn container(&self, host_ports: &[u16], server_args: &[String]) -> ContainerLayout {
+        let port = host_ports.first().copied().unwrap_or_default();
+        ContainerLayout {
+            entrypoint: None,
+            env: Vec::new(),
+            ports: vec![(port, INNER_PORT)],
+            cmd: server_args.to_vec(),
+            url: format!("redis://127.0.0.1:{port}"),
+        }
+    }
+
+    fn suite_server_args(&self) -> &'static [&'static str] {
+        &["--save", "", "--appendonly", "no"]
+    }
+
+    fn probe<'a>(&'a self, url: &'a str) -> BoxFuture<'a, Result<String, String>> {
+        async move {
+            let info = info(url).await?;
+            Ok(format!("Redis {}", info_field(&info, "redis_version")))
+        }
+        .boxed()
+    }
+
+    fn namespace_name(&self, unique: &str) -> String {
+        prefix_name(unique)
+    }
+
+    fn create_namespace<'a>(
+        &'a self,
+        _endpoint: &'a Endpoint,
+        _name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        // A prefix exists as soon as a key under it does.
+        async { Ok(()) }.boxed()
+    }
+
+    fn drop_namespace<'a>(
+        &'a self,
+        endpoint: &'a Endpoint,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ProvisionError>> {
+        purge(RedisConfig::new(endpoint.url.clone()), endpoint, name).boxed()
+    }
+}
+
+/// How to get Redis servers without containers (`ci/start-redis` starts the single node
+/// and the cluster).
+pub(crate) const ADVICE: &str = "start them with `eval \"$(bash ci/start-redis)\"`";
+
+/// `authstore-test:<unique>:`: free of glob characters and braces (the prefix is also the
+/// keys' hash tag).
+pub(crate) fn prefix_name(unique: &str) -> String {
+    format!("authstore-test:{unique}:")
+}
+
+/// Deletes every key under `prefix`, on a connection of its own from `config`.
+pub(crate) async fn purge(
+    config: RedisConfig,
+    endpoint: &Endpoint,
+    prefix: &str,
+) -> Result<(), ProvisionError> {
+    let storage = connect(&config, prefix, endpoint).await?;
+    storage
+        .purge()
+        .await
+        .map(drop)
+        .map_err(|err| ProvisionError::Namespace {
+            service: endpoint.service,
+            action: format!("deleting the keys of prefix {prefix:?}"),
+            reason: err.to_string(),
+        })
+}
+
+/// `INFO server` of the node at `url`.
+pub(crate) async fn info(url: &str) -> Result<String, String> {
+    let client = ::redis::Client::open(url).map_err(|err| err.to_string())?;
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(|err| format!("{url}: {err}"))?;
+    ::redis::cmd("INFO")
+        .arg("server")
+        .query_async(&mut conn)
+        .await
+        .map_err(|err| format!("{url}: {err}"))
+}
+
+/// The value of `name:value` in an INFO-style reply, or `?`.
+pub(crate) fn info_field(info: &str, name: &str) -> String {
+    info.lines()
+        .find_map(|line| line.trim().strip_prefix(name)?.strip_prefix(':'))
+        .unwrap_or("?")
+        .to_owned()
+}
 
 /// A fixture under a fresh key prefix on a single server: a [`RedisStorage`] on its own
 /// connection, and as second handle another `RedisStorage` with the same prefix on a
@@ -30,92 +154,75 @@ static PREFIXES: AtomicU64 = AtomicU64::new(0);
 /// The server comes from the source `AUTHSTORE_SOURCE` chooses (default: the URL in
 /// `AUTHSTORE_REDIS_URL` when set, else a container). Call it inside the runtime that
 /// will use the storages: their connections belong to it.
-pub async fn fixture() -> Result<Fixture, String> {
+pub async fn fixture() -> Result<Fixture, ProvisionError> {
     fixture_from(Source::from_env()?).await
 }
 
 /// As [`fixture`], on the server from `source`.
-pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
+pub async fn fixture_from(source: Source) -> Result<Fixture, ProvisionError> {
     let endpoint = endpoint_from(Service::Redis, source).await?;
     build(RedisConfig::new(endpoint.url.clone()), endpoint).await
-}
-
-/// As [`fixture`], on a Redis Cluster (`AUTHSTORE_REDIS_CLUSTER_URLS`, or three masters
-/// in one container). Each scenario's prefix is its keys' hash tag, so different
-/// scenarios land on different masters.
-pub async fn cluster_fixture() -> Result<Fixture, String> {
-    cluster_fixture_from(Source::from_env()?).await
-}
-
-/// As [`cluster_fixture`], on the cluster from `source`.
-pub async fn cluster_fixture_from(source: Source) -> Result<Fixture, String> {
-    let endpoint = endpoint_from(Service::RedisCluster, source).await?;
-    let urls = endpoint.urls();
-    build(RedisConfig::cluster(urls), endpoint).await
 }
 
 /// Two storages under one fresh prefix, each on its own connection from `config`. The
 /// other namespace (for the `namespaces` scenarios) is a storage whose prefix starts
 /// with this one's and adds glob characters: `<prefix>x*?[ns]:`.
-async fn build(config: RedisConfig, endpoint: Endpoint) -> Result<Fixture, String> {
-    let prefix = unique_prefix();
-    let first = connect(&config, &prefix, &endpoint).await?;
-    let second = connect(&config, &prefix, &endpoint).await?;
-    let cleaner = first.clone();
-    let nested = format!("{prefix}x*?[ns]:");
-    let (ttl_config, ttl_endpoint) = (config.clone(), endpoint.clone());
+pub(crate) async fn build(
+    config: RedisConfig,
+    endpoint: Endpoint,
+) -> Result<Fixture, ProvisionError> {
+    let namespace = Namespace::fresh_on(endpoint.clone()).await?;
+    let first = connect(&config, &namespace.name, &endpoint).await?;
+    let second = connect(&config, &namespace.name, &endpoint).await?;
+    let nested = Namespace {
+        endpoint: endpoint.clone(),
+        name: format!("{}x*?[ns]:", namespace.name),
+    };
+    let ttl_config = config.clone();
+    let ttl_endpoint = endpoint.clone();
     Ok(Fixture::new(first)
         .with_second_handle(second)
-        .with_teardown(teardown(cleaner))
+        .with_teardown(namespace.drop())
         .with_kv_value_limit(RedisStorage::MAX_VALUE_BYTES as u64)
         .with_other_namespace(move || {
-            let (config, nested, endpoint) = (config.clone(), nested.clone(), endpoint.clone());
+            let (config, nested) = (config.clone(), nested.clone());
             async move {
-                let other = connect(&config, &nested, &endpoint).await?;
-                Ok(Fixture::new(other.clone()).with_teardown(teardown(other)))
+                let other = connect(&config, &nested.name, &nested.endpoint)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                Ok(Fixture::new(other).with_teardown(nested.drop()))
             }
         })
         .with_default_ttl_store(move |ttl| {
             let config = ttl_config.clone().with_default_ttl(ttl);
             let endpoint = ttl_endpoint.clone();
             async move {
-                let store = connect(&config, &unique_prefix(), &endpoint).await?;
-                Ok(Fixture::new(store.clone()).with_teardown(teardown(store)))
+                let namespace = Namespace::fresh_on(endpoint)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                let store = connect(&config, &namespace.name, &namespace.endpoint)
+                    .await
+                    .map_err(|err| err.to_string())?;
+                Ok(Fixture::new(store).with_teardown(namespace.drop()))
             }
         }))
 }
 
 /// A storage under `prefix` from `config`.
-async fn connect(
+pub(crate) async fn connect(
     config: &RedisConfig,
     prefix: &str,
     endpoint: &Endpoint,
-) -> Result<RedisStorage, String> {
+) -> Result<RedisStorage, ProvisionError> {
     config
         .clone()
         .with_prefix(prefix)
         .connect()
         .await
-        .map_err(|err| format!("cannot connect to the Redis of {} ({err})", endpoint.origin))
-}
-
-/// `authstore-test:<pid>-<counter>-<random>:`: unique across processes and runs, and
-/// free of glob characters and braces.
-pub(crate) fn unique_prefix() -> String {
-    let counter = PREFIXES.fetch_add(1, Ordering::Relaxed);
-    let random = RandomState::new().hash_one(counter);
-    format!(
-        "authstore-test:{}-{counter}-{:08x}:",
-        std::process::id(),
-        random as u32
-    )
-}
-
-/// Deletes every key under the scenario's prefix.
-async fn teardown(storage: RedisStorage) -> Result<(), String> {
-    storage
-        .purge()
-        .await
-        .map(drop)
-        .map_err(|err| format!("deleting the keys of prefix {:?}: {err}", storage.prefix()))
+        .map_err(|err| ProvisionError::Connect {
+            service: endpoint.service,
+            server: endpoint.origin.clone(),
+            reason: err.to_string(),
+            advice: ADVICE,
+        })
 }

@@ -1,7 +1,10 @@
-//! The servers the built-in backends run against, and where each can come from: the
-//! environment variable naming a running server, the image a container is started from.
+//! The servers the built-in backends run against, by name: each [`Service`] is served by
+//! one [`Server`] implementation, in the server's own module, which holds everything
+//! the harness knows about it.
 
 use std::fmt;
+
+use super::Server;
 
 /// A kind of server a backend needs. `MySql` and `MariaDb` are both served by
 /// `MySqlStorage`; they are separate services so a run names which server it met.
@@ -29,49 +32,35 @@ impl Service {
         Service::RedisCluster,
     ];
 
+    /// The implementation that knows this server.
+    pub fn server(self) -> &'static dyn Server {
+        match self {
+            Service::Postgres => &super::postgres::PostgresServer,
+            Service::MySql => &super::mysql::MYSQL,
+            Service::MariaDb => &super::mysql::MARIADB,
+            Service::Redis => &super::redis::RedisServer,
+            Service::RedisCluster => &super::redis_cluster::RedisClusterServer,
+        }
+    }
+
     /// The lower-case name used in messages and container labels.
     pub fn name(self) -> &'static str {
-        match self {
-            Service::Postgres => "postgres",
-            Service::MySql => "mysql",
-            Service::MariaDb => "mariadb",
-            Service::Redis => "redis",
-            Service::RedisCluster => "redis-cluster",
-        }
+        self.server().name()
     }
 
-    /// The environment variable naming a running server: a URL, or for the cluster its
-    /// node URLs separated by commas.
+    /// The environment variable naming a running server ([`Server::url_var`]).
     pub fn url_var(self) -> &'static str {
-        match self {
-            Service::Postgres => "AUTHSTORE_POSTGRES_URL",
-            Service::MySql => "AUTHSTORE_MYSQL_URL",
-            Service::MariaDb => "AUTHSTORE_MARIADB_URL",
-            Service::Redis => "AUTHSTORE_REDIS_URL",
-            Service::RedisCluster => "AUTHSTORE_REDIS_CLUSTER_URLS",
-        }
+        self.server().url_var()
     }
 
-    /// The environment variable overriding the container image (`name:tag`). The
-    /// cluster runs in the Redis image.
+    /// The environment variable overriding the container image ([`Server::image_var`]).
     pub fn image_var(self) -> &'static str {
-        match self {
-            Service::Postgres => "AUTHSTORE_POSTGRES_IMAGE",
-            Service::MySql => "AUTHSTORE_MYSQL_IMAGE",
-            Service::MariaDb => "AUTHSTORE_MARIADB_IMAGE",
-            Service::Redis | Service::RedisCluster => "AUTHSTORE_REDIS_IMAGE",
-        }
+        self.server().image_var()
     }
 
-    /// The official image a developer machine pulls when no override is set; pinned so
-    /// a run is repeatable.
+    /// The pinned official image ([`Server::default_image`]).
     pub fn default_image(self) -> &'static str {
-        match self {
-            Service::Postgres => "postgres:17.5-bookworm",
-            Service::MySql => "mysql:8.4.5",
-            Service::MariaDb => "mariadb:11.4.5",
-            Service::Redis | Service::RedisCluster => "redis:7.4.2-bookworm",
-        }
+        self.server().default_image()
     }
 
     /// The image to start: the override from [`Service::image_var`], else the default.
@@ -83,16 +72,8 @@ impl Service {
     }
 
     /// How to get a server without containers, for error messages.
-    pub(crate) fn advice(self) -> &'static str {
-        match self {
-            Service::Postgres => "start one with `eval \"$(bash ci/start-postgres)\"`",
-            Service::MySql | Service::MariaDb => {
-                "start one with `eval \"$(bash ci/start-mysql)\"` (MariaDB from Debian)"
-            }
-            Service::Redis | Service::RedisCluster => {
-                "start them with `eval \"$(bash ci/start-redis)\"`"
-            }
-        }
+    pub fn advice(self) -> &'static str {
+        self.server().advice()
     }
 }
 

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::OnceCell;
 
 use super::container::{ContainerOptions, ServiceContainer};
-use super::{Service, probe};
+use super::{ProvisionError, Service, probe};
 
 /// The environment variable choosing the source for every service: `url`, `container`
 /// or `auto` (the default: the URL when its variable is set, else a container).
@@ -43,19 +43,19 @@ impl Source {
     }
 
     /// Parses a name from [`Source::name`].
-    pub fn parse(text: &str) -> Result<Source, String> {
+    pub fn parse(text: &str) -> Result<Source, ProvisionError> {
         Source::ALL
             .into_iter()
             .find(|source| source.name() == text.trim())
-            .ok_or_else(|| format!("unknown source {text:?}: expected url, container or auto"))
+            .ok_or_else(|| ProvisionError::UnknownSource {
+                text: text.to_owned(),
+            })
     }
 
     /// The source `AUTHSTORE_SOURCE` chooses (default [`Source::Auto`]).
-    pub fn from_env() -> Result<Source, String> {
+    pub fn from_env() -> Result<Source, ProvisionError> {
         match std::env::var(SOURCE_VAR) {
-            Ok(text) if !text.trim().is_empty() => {
-                Source::parse(&text).map_err(|err| format!("{SOURCE_VAR}: {err}"))
-            }
+            Ok(text) if !text.trim().is_empty() => Source::parse(&text),
             _ => Ok(Source::Auto),
         }
     }
@@ -104,11 +104,11 @@ impl Endpoint {
 }
 
 /// The server for `service` from the source `AUTHSTORE_SOURCE` chooses.
-pub async fn endpoint(service: Service) -> Result<Endpoint, String> {
+pub async fn endpoint(service: Service) -> Result<Endpoint, ProvisionError> {
     endpoint_from(service, Source::from_env()?).await
 }
 
-type Slot = Arc<OnceCell<Result<Endpoint, String>>>;
+type Slot = Arc<OnceCell<Result<Endpoint, ProvisionError>>>;
 
 /// One slot per (service, concrete source) for the life of the process.
 static ENDPOINTS: LazyLock<Mutex<HashMap<(Service, Source), Slot>>> =
@@ -120,17 +120,19 @@ static SHARED_CONTAINERS: Mutex<Vec<ServiceContainer>> = Mutex::new(Vec::new());
 
 /// A runtime of its own for provisioning: containers and probes outlive the per-test
 /// runtimes of `#[tokio::test]`, which end with their test.
-static RUNTIME: LazyLock<Result<tokio::runtime::Runtime, String>> = LazyLock::new(|| {
+static RUNTIME: LazyLock<Result<tokio::runtime::Runtime, ProvisionError>> = LazyLock::new(|| {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .thread_name("authstore-provision")
         .enable_all()
         .build()
-        .map_err(|err| format!("cannot start the provisioning runtime: {err}"))
+        .map_err(|err| ProvisionError::Runtime {
+            reason: format!("cannot start it: {err}"),
+        })
 });
 
 /// The server for `service` from `source`, started or checked once per process.
-pub async fn endpoint_from(service: Service, source: Source) -> Result<Endpoint, String> {
+pub async fn endpoint_from(service: Service, source: Source) -> Result<Endpoint, ProvisionError> {
     let source = source.resolve(service);
     let slot = ENDPOINTS
         .lock()
@@ -143,25 +145,22 @@ pub async fn endpoint_from(service: Service, source: Source) -> Result<Endpoint,
         runtime
             .spawn(provide(service, source))
             .await
-            .unwrap_or_else(|err| Err(format!("provisioning {service} panicked: {err}")))
+            .unwrap_or_else(|err| {
+                Err(ProvisionError::Runtime {
+                    reason: format!("provisioning {service} panicked: {err}"),
+                })
+            })
     })
     .await
     .clone()
 }
 
 /// Finds or starts the server, and checks that it answers.
-async fn provide(service: Service, source: Source) -> Result<Endpoint, String> {
+async fn provide(service: Service, source: Source) -> Result<Endpoint, ProvisionError> {
     if source == Source::Url {
         let var = service.url_var();
-        let url = url_from_env(service).ok_or_else(|| {
-            format!(
-                "{var} is not set: {}, or use the container source",
-                service.advice()
-            )
-        })?;
-        let server = probe::probe(service, &url)
-            .await
-            .map_err(|err| format!("the {service} server named by {var} does not answer: {err}"))?;
+        let url = url_from_env(service).ok_or(ProvisionError::NotConfigured { service, var })?;
+        let server = probe::probe(service, &url, var).await?;
         return Ok(Endpoint {
             service,
             url,
@@ -187,39 +186,35 @@ async fn provide(service: Service, source: Source) -> Result<Endpoint, String> {
 
 /// Shared suite containers trade durability for speed: their data lives one run.
 fn shared_options(service: Service) -> ContainerOptions {
-    let args: &[&str] = match service {
-        Service::Postgres => &[
-            "-c",
-            "fsync=off",
-            "-c",
-            "synchronous_commit=off",
-            "-c",
-            "full_page_writes=off",
-            "-c",
-            "max_connections=300",
-        ],
-        Service::MySql | Service::MariaDb => &[
-            "--innodb-flush-log-at-trx-commit=2",
-            "--max-connections=300",
-        ],
-        Service::Redis => &["--save", "", "--appendonly", "no"],
-        Service::RedisCluster => &[],
-    };
     ContainerOptions {
-        server_args: args.iter().map(|arg| (*arg).to_owned()).collect(),
+        server_args: service
+            .server()
+            .suite_server_args()
+            .iter()
+            .map(|arg| (*arg).to_owned())
+            .collect(),
     }
 }
 
 /// The service's URL variable, when set and not blank.
 fn url_from_env(service: Service) -> Option<String> {
-    std::env::var(service.url_var())
-        .ok()
+    configured_url(service, std::env::var(service.url_var()).ok()).ok()
+}
+
+/// The URL `value` (the URL variable's value, if set) gives `service`: unset or blank is
+/// [`ProvisionError::NotConfigured`].
+fn configured_url(service: Service, value: Option<String>) -> Result<String, ProvisionError> {
+    value
         .filter(|url| !url.trim().is_empty())
+        .ok_or(ProvisionError::NotConfigured {
+            service,
+            var: service.url_var(),
+        })
 }
 
 /// Removes the containers [`endpoint_from`] started (the reaper would at exit); later
 /// calls start new ones.
-pub async fn remove_shared_containers() -> Result<(), String> {
+pub async fn remove_shared_containers() -> Result<(), ProvisionError> {
     let containers: Vec<ServiceContainer> = std::mem::take(
         &mut *SHARED_CONTAINERS
             .lock()
@@ -240,12 +235,42 @@ pub async fn remove_shared_containers() -> Result<(), String> {
         }
         errors
     });
-    let errors = removed
-        .await
-        .map_err(|err| format!("removing containers panicked: {err}"))?;
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
+    let errors = removed.await.map_err(|err| ProvisionError::Runtime {
+        reason: format!("removing containers panicked: {err}"),
+    })?;
+    ProvisionError::all(errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unset_or_blank_url_variable_is_not_configured() {
+        for value in [None, Some(String::new()), Some("  ".to_owned())] {
+            let result = configured_url(Service::Redis, value.clone());
+            assert!(
+                matches!(
+                    result,
+                    Err(ProvisionError::NotConfigured {
+                        service: Service::Redis,
+                        var: "AUTHSTORE_REDIS_URL"
+                    })
+                ),
+                "{value:?}: {result:?}"
+            );
+        }
+        let url = configured_url(Service::Redis, Some("redis://127.0.0.1:6379".to_owned()));
+        assert_eq!(url.ok().as_deref(), Some("redis://127.0.0.1:6379"));
+    }
+
+    #[test]
+    fn an_unknown_source_name_is_a_typed_error() {
+        assert_eq!(Source::parse(" container ").ok(), Some(Source::Container));
+        let err = Source::parse("docker");
+        assert!(
+            matches!(&err, Err(ProvisionError::UnknownSource { text }) if text == "docker"),
+            "{err:?}"
+        );
     }
 }

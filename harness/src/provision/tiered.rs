@@ -11,10 +11,12 @@
 //! );
 //! ```
 
-use authstore_backends::{PostgresStorage, RedisConfig, RedisStorage, TieredStorage};
+use authstore_backends::{PostgresStorage, RedisConfig, TieredStorage};
+use futures::FutureExt;
 use futures::future::BoxFuture;
 
-use super::{Service, Source, endpoint_from, postgres, redis};
+use super::postgres::{self, FreshSchema};
+use super::{Namespace, ProvisionError, Service, Source, redis};
 use authstore_conformance::Fixture;
 
 /// A fixture on a fresh schema and a fresh prefix: a [`TieredStorage`] over its own pool
@@ -26,78 +28,63 @@ use authstore_conformance::Fixture;
 /// The servers come from the source `AUTHSTORE_SOURCE` chooses (for each: its URL
 /// variable when set, else a container). Call it inside the runtime that will use the
 /// storages.
-pub async fn fixture() -> Result<Fixture, String> {
+pub async fn fixture() -> Result<Fixture, ProvisionError> {
     fixture_from(Source::from_env()?).await
 }
 
 /// As [`fixture`], with both servers from `source`.
-pub async fn fixture_from(source: Source) -> Result<Fixture, String> {
+pub async fn fixture_from(source: Source) -> Result<Fixture, ProvisionError> {
     // The other namespace (for the `namespaces` scenarios): another fresh schema and
     // another Redis prefix on the same servers, made only when a scenario asks for it.
-    Ok(one_namespace(source)
-        .await?
-        .with_other_namespace(move || one_namespace(source)))
+    Ok(one_namespace(source).await?.with_other_namespace(move || {
+        one_namespace(source).map(|fixture| fixture.map_err(|err| err.to_string()))
+    }))
 }
 
 /// A fixture on a fresh schema and prefix, without another namespace.
-fn one_namespace(source: Source) -> BoxFuture<'static, Result<Fixture, String>> {
+fn one_namespace(source: Source) -> BoxFuture<'static, Result<Fixture, ProvisionError>> {
     Box::pin(one_namespace_inner(source))
 }
 
-async fn one_namespace_inner(source: Source) -> Result<Fixture, String> {
-    let cache = endpoint_from(Service::Redis, source).await?;
-    let (options, schema, first, second) = postgres::fresh_schema(source).await?;
-    let pools = [first.clone(), second.clone()];
-    let prefix = redis::unique_prefix();
-    let connect = || async {
-        RedisConfig::new(cache.url.clone())
-            .with_prefix(prefix.clone())
-            .connect()
-            .await
-            .map_err(|err| format!("cannot connect to the Redis of {} ({err})", cache.origin))
-    };
+async fn one_namespace_inner(source: Source) -> Result<Fixture, ProvisionError> {
+    let cache = Namespace::fresh(Service::Redis, source).await?;
+    let schema = postgres::fresh_schema(source).await?;
     let nodes = async {
-        let cache_a = connect().await?;
-        let cache_b = connect().await?;
-        let cleaner = cache_a.clone();
-        let node_a = TieredStorage::new(cache_a, PostgresStorage::new(first));
+        let config = RedisConfig::new(cache.endpoint.url.clone());
+        let cache_a = redis::connect(&config, &cache.name, &cache.endpoint).await?;
+        let cache_b = redis::connect(&config, &cache.name, &cache.endpoint).await?;
+        let node_a = TieredStorage::new(cache_a, PostgresStorage::new(schema.first.clone()));
         node_a
             .migrate()
             .await
-            .map_err(|err| format!("migrating schema {schema} for TieredStorage failed: {err}"))?;
-        let node_b = TieredStorage::new(cache_b, PostgresStorage::new(second));
-        Ok::<_, String>((node_a, node_b, cleaner))
+            .map_err(|err| ProvisionError::Namespace {
+                service: Service::Postgres,
+                action: format!(
+                    "migrating schema {} for TieredStorage",
+                    schema.namespace.name
+                ),
+                reason: err.to_string(),
+            })?;
+        let node_b = TieredStorage::new(cache_b, PostgresStorage::new(schema.second.clone()));
+        Ok::<_, ProvisionError>((node_a, node_b))
     }
     .await;
     match nodes {
-        Ok((node_a, node_b, cleaner)) => Ok(Fixture::new(node_a)
+        Ok((node_a, node_b)) => Ok(Fixture::new(node_a)
             .with_second_handle(node_b)
-            .with_teardown(teardown(options, schema, pools, cleaner))),
-        Err(err) => match postgres::teardown(options, schema, pools).await {
-            Ok(()) => Err(err),
-            Err(drop_err) => Err(format!(
-                "{err}\n(and the schema was not dropped: {drop_err})"
-            )),
-        },
+            .with_teardown(teardown(schema, cache))),
+        Err(err) => Err(err.with_cleanup(teardown(schema, cache).await)),
     }
 }
 
 /// Drops the schema (after closing the pools), then the prefix's keys; reports both.
-async fn teardown(
-    options: sqlx::postgres::PgConnectOptions,
-    schema: String,
-    pools: [sqlx::PgPool; 2],
-    cache: RedisStorage,
-) -> Result<(), String> {
-    let dropped = postgres::teardown(options, schema, pools).await;
-    let purged = cache
-        .purge()
-        .await
-        .map(drop)
-        .map_err(|err| format!("deleting the keys of prefix {:?}: {err}", cache.prefix()));
-    match (dropped, purged) {
-        (Ok(()), Ok(())) => Ok(()),
-        (Err(err), Ok(())) | (Ok(()), Err(err)) => Err(err),
-        (Err(a), Err(b)) => Err(format!("{a}; {b}")),
-    }
+async fn teardown(schema: FreshSchema, cache: Namespace) -> Result<(), ProvisionError> {
+    let dropped = schema.teardown().await;
+    let purged = cache.drop().await;
+    ProvisionError::all(
+        [dropped, purged]
+            .into_iter()
+            .filter_map(Result::err)
+            .collect(),
+    )
 }
