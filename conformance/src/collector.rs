@@ -16,7 +16,7 @@ use authstore_scenarios::Scenario;
 use authstore_spec::{Capabilities, TimingProfile};
 
 use crate::report::{BackendReport, Report, ReportError, ScenarioReport};
-use crate::runner::{ScenarioRun, Verdict, not_claimed_message};
+use crate::verdict::{ScenarioRun, Verdict, not_claimed_message};
 
 /// The environment variable naming the directory `cargo test` writes `report.json`,
 /// `report.xml` and `report.md` into (and, after a complete run without failures, the

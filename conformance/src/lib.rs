@@ -29,6 +29,7 @@ mod provenance;
 mod report;
 mod runner;
 mod statement;
+mod verdict;
 
 /// One `#[test]` per catalogue scenario against your backend.
 ///
@@ -89,9 +90,10 @@ pub use fixture::{Fixture, FixtureError, IntoFixture, TeardownOutput, marker};
 pub use provenance::Provenance;
 pub use report::{BackendReport, Report, ReportError, ReportFiles, ScenarioReport, Status, Totals};
 pub use runner::{
-    BackendUnderTest, DEFAULT_PARALLELISM, DEFAULT_TIMEOUT, Progress, RunOptions, ScenarioRun,
-    Verdict, run_catalogue, run_scenario,
+    BackendUnderTest, DEFAULT_PARALLELISM, DEFAULT_TIMEOUT, Progress, RunOptions, run_catalogue,
+    run_scenario,
 };
+pub use verdict::{ScenarioRun, Verdict};
 
 /// What [`conformance_suite!`]'s expansion refers to; not a public API.
 #[doc(hidden)]
@@ -104,7 +106,8 @@ pub mod __private {
 
     use crate::collector;
     use crate::fixture::IntoFixture;
-    use crate::runner::{ScenarioRun, Verdict, not_claimed_message, run_scenario};
+    use crate::runner::run_scenario;
+    use crate::verdict::{ScenarioRun, Verdict, not_claimed_message};
 
     /// A failed run whose fixture could not be built.
     fn set_up_failed(started: Instant, message: String) -> ScenarioRun {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use authstore_scenarios::{Ctx, Scenario};
-use authstore_spec::{AuthStorage, Capabilities, Capability, TimingProfile};
+use authstore_spec::{AuthStorage, Capabilities, TimingProfile};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::task::JoinError;
@@ -18,6 +18,7 @@ use crate::fixture::{
     DefaultTtlStore, Fixture, FixtureError, FixtureParts, IntoFixture, OtherNamespace, Teardown,
 };
 use crate::report::{BackendReport, Report, ScenarioReport};
+use crate::verdict::{ScenarioRun, Verdict};
 
 /// How long one scenario (fixture set-up, body and teardown each) may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -28,56 +29,6 @@ const ABORT_GRACE: Duration = Duration::from_secs(5);
 /// How many scenarios [`run_catalogue`] runs at once by default; timing scenarios mostly
 /// sleep, so this is more than the cores.
 pub const DEFAULT_PARALLELISM: usize = 8;
-
-/// The result of one scenario against one backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every check held.
-    Passed,
-    /// A check failed, the backend panicked or hung, or its fixture could not be built;
-    /// the message says which.
-    Failed(String),
-    /// The scenario needs these capabilities, which the backend does not claim; it was
-    /// not run, and this is never counted as passed.
-    NotClaimed(Vec<Capability>),
-}
-
-impl Verdict {
-    /// Whether the scenario ran and passed.
-    pub fn is_passed(&self) -> bool {
-        matches!(self, Verdict::Passed)
-    }
-
-    /// Whether the scenario ran and failed.
-    pub fn is_failed(&self) -> bool {
-        matches!(self, Verdict::Failed(_))
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Verdict::Passed => f.write_str("passed"),
-            Verdict::Failed(message) => write!(f, "failed: {message}"),
-            Verdict::NotClaimed(missing) => f.write_str(&not_claimed_message(missing)),
-        }
-    }
-}
-
-/// `not claimed: needs multi-handle`, the wording of reports and ignored tests.
-pub(crate) fn not_claimed_message(missing: &[Capability]) -> String {
-    let names: Vec<&str> = missing.iter().map(|c| c.name()).collect();
-    format!("not claimed: needs {}", names.join(", "))
-}
-
-/// A [`Verdict`] and how long the scenario took, teardown included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioRun {
-    /// What happened.
-    pub verdict: Verdict,
-    /// Wall-clock time from start to the end of teardown.
-    pub duration: Duration,
-}
 
 /// Runs `scenario` on `fixture`, unless it needs a capability outside `claimed`.
 ///
