@@ -25,6 +25,7 @@
 mod clause_report;
 mod collector;
 mod fixture;
+mod panic_witness;
 mod provenance;
 mod report;
 mod runner;
