@@ -24,11 +24,16 @@
 
 mod clause_report;
 mod collector;
+mod entry_point;
 mod fixture;
 mod panic_witness;
+mod progress_printer;
 mod provenance;
 mod report;
 mod runner;
+mod scenario_info;
+mod selection;
+mod selection_args;
 mod statement;
 mod verdict;
 
@@ -85,16 +90,26 @@ mod verdict;
 /// );
 /// ```
 pub use authstore_conformance_macros::conformance_suite;
+pub use authstore_scenarios::{Area, Scenario};
 pub use clause_report::{ClauseReport, ClauseStatus};
 pub use collector::REPORT_DIR_VAR;
+pub use entry_point::{main, run_main};
 pub use fixture::{Fixture, FixtureError, IntoFixture, TeardownOutput, marker};
+pub use progress_printer::ProgressPrinter;
 pub use provenance::Provenance;
 pub use report::{BackendReport, Report, ReportError, ReportFiles, ScenarioReport, Status, Totals};
 pub use runner::{
     BackendUnderTest, DEFAULT_PARALLELISM, DEFAULT_TIMEOUT, Progress, RunOptions, run_catalogue,
     run_scenario,
 };
+pub use scenario_info::ScenarioInfo;
+pub use selection::{Selection, SelectionError};
+pub use selection_args::SelectionArgs;
 pub use verdict::{ScenarioRun, Verdict};
+
+/// The `authstore-spec` types a backend's tests name (`Capabilities`, `TimingProfile`,
+/// `AuthStorage`, ...), so a test target needs no dependency of its own on it.
+pub use authstore_spec as spec;
 
 /// What [`conformance_suite!`]'s expansion refers to; not a public API.
 #[doc(hidden)]
