@@ -13,7 +13,34 @@
 //!   // tests/conformance.rs
 //!   authstore_conformance::conformance_suite!(my_store, async { MyStore::new() });
 //!   ```
-//! - [`run_scenario`] and [`run_catalogue`] are the runner underneath, for tools.
+//! - [`main`] runs the catalogue as one test target of its own, with the harness command
+//!   line's flags, its progress and its summary line:
+//!
+//!   ```toml
+//!   [[test]]
+//!   name = "conformance_main"
+//!   harness = false
+//!   ```
+//!   ```ignore
+//!   // tests/conformance_main.rs
+//!   use authstore_conformance::BackendUnderTest;
+//!
+//!   fn main() -> std::process::ExitCode {
+//!       authstore_conformance::main(BackendUnderTest::new("my_store", || async { MyStore::new() }))
+//!   }
+//!   ```
+//!
+//!   `cargo test --test conformance_main -- --area kv --clause TOK --capability expiry`
+//!   selects (a bare word filters ids, as `cargo test WORD` passes it; libtest's own flags
+//!   are ignored), `-- --list --json` lists, `-- --help` shows every flag. Progress goes
+//!   to stderr (a bar on a terminal, a line per scenario in a CI log), the reports to
+//!   `$AUTHSTORE_REPORT_DIR` or `target/conformance`, and the exit code is non-zero when
+//!   a scenario fails. [`spec`] re-exports `authstore-spec` for the types a backend
+//!   declares (`Capabilities`, `TimingProfile`).
+//! - [`Selection`] chooses scenarios by id, area, clause and capability, as the entry
+//!   point and the harness command line do; [`ScenarioInfo`] describes one for listings.
+//! - [`run_scenario`] and [`run_catalogue`] are the runner underneath, for tools, and
+//!   [`ProgressPrinter`] shows a run's progress.
 //! - [`Report`] collects verdicts and writes JSON, JUnit XML and Markdown.
 //!
 //! The command line over the built-in backends, server provisioning and the matrix live
@@ -64,7 +91,8 @@ mod verdict;
 ///   - `timeout = <Duration>`: per scenario, default [`DEFAULT_TIMEOUT`] (120 s).
 ///
 /// A test fails, with the scenario's failure message, id, cited clauses and summary,
-/// when the scenario fails, exceeds the timeout (`GEN-2`), the backend panics (`GEN-1`),
+/// when the scenario fails, exceeds the timeout (`GEN-2`), the backend panics (`GEN-1`;
+/// the message names the method that panicked),
 /// the factory errs, or the fixture's teardown fails.
 ///
 /// Each test is a multi-thread tokio test run through this crate's own tokio, so your
