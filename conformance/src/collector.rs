@@ -15,8 +15,8 @@ use std::sync::{LazyLock, Mutex, PoisonError};
 use authstore_scenarios::Scenario;
 use authstore_spec::{Capabilities, TimingProfile};
 
-use crate::report::{BackendReport, Report, ReportError, ScenarioReport};
-use crate::runner::{ScenarioRun, Verdict, not_claimed_message};
+use crate::report::{BackendReport, Report, ReportError, ReportFiles, ScenarioReport};
+use crate::verdict::{ScenarioRun, Verdict, not_claimed_message};
 
 /// The environment variable naming the directory `cargo test` writes `report.json`,
 /// `report.xml` and `report.md` into (and, after a complete run without failures, the
@@ -86,7 +86,7 @@ pub(crate) fn record(
         .iter()
         .map(|(name, record)| backend_report(name, record))
         .collect();
-    write_merged(dir, ours)
+    write_merged(dir, ours, None).map(drop)
 }
 
 /// A suite's entries in catalogue order: what ran, and every scenario it does not claim
@@ -114,8 +114,14 @@ fn backend_report(name: &str, record: &SuiteRecord) -> BackendReport {
 }
 
 /// Under the directory's lock: keeps the other processes' backends from the existing
-/// `report.json`, replaces ours, writes every file.
-fn write_merged(dir: &Path, ours: Vec<BackendReport>) -> Result<(), ReportError> {
+/// `report.json`, replaces ours, writes every file, marked with `filter` when ours was a
+/// filtered run. The [`main`](crate::main) entry point writes through here too, so it can
+/// share a directory with `conformance_suite!` tests.
+pub(crate) fn write_merged(
+    dir: &Path,
+    ours: Vec<BackendReport>,
+    filter: Option<String>,
+) -> Result<ReportFiles, ReportError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| ReportError::Io { path, source }
@@ -142,7 +148,12 @@ fn write_merged(dir: &Path, ours: Vec<BackendReport>) -> Result<(), ReportError>
     };
     backends.extend(ours);
     backends.sort_by(|a, b| a.name.cmp(&b.name));
-    let written = Report::new(backends).write_files(dir).map(drop);
+    let report = Report::new(backends);
+    let report = match filter {
+        Some(filter) => report.with_filter(filter),
+        None => report,
+    };
+    let written = report.write_files(dir);
     let _unlocked = lock.unlock();
     written
 }

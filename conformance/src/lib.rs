@@ -13,7 +13,34 @@
 //!   // tests/conformance.rs
 //!   authstore_conformance::conformance_suite!(my_store, async { MyStore::new() });
 //!   ```
-//! - [`run_scenario`] and [`run_catalogue`] are the runner underneath, for tools.
+//! - [`main`] runs the catalogue as one test target of its own, with the harness command
+//!   line's flags, its progress and its summary line:
+//!
+//!   ```toml
+//!   [[test]]
+//!   name = "conformance_main"
+//!   harness = false
+//!   ```
+//!   ```ignore
+//!   // tests/conformance_main.rs
+//!   use authstore_conformance::BackendUnderTest;
+//!
+//!   fn main() -> std::process::ExitCode {
+//!       authstore_conformance::main(BackendUnderTest::new("my_store", || async { MyStore::new() }))
+//!   }
+//!   ```
+//!
+//!   `cargo test --test conformance_main -- --area kv --clause TOK --capability expiry`
+//!   selects (a bare word filters ids, as `cargo test WORD` passes it; libtest's own flags
+//!   are ignored), `-- --list --json` lists, `-- --help` shows every flag. Progress goes
+//!   to stderr (a bar on a terminal, a line per scenario in a CI log), the reports to
+//!   `$AUTHSTORE_REPORT_DIR` or `target/conformance`, and the exit code is non-zero when
+//!   a scenario fails. [`spec`] re-exports `authstore-spec` for the types a backend
+//!   declares (`Capabilities`, `TimingProfile`).
+//! - [`Selection`] chooses scenarios by id, area, clause and capability, as the entry
+//!   point and the harness command line do; [`ScenarioInfo`] describes one for listings.
+//! - [`run_scenario`] and [`run_catalogue`] are the runner underneath, for tools, and
+//!   [`ProgressPrinter`] shows a run's progress.
 //! - [`Report`] collects verdicts and writes JSON, JUnit XML and Markdown.
 //!
 //! The command line over the built-in backends, server provisioning and the matrix live
@@ -24,11 +51,18 @@
 
 mod clause_report;
 mod collector;
+mod entry_point;
 mod fixture;
+mod panic_witness;
+mod progress_printer;
 mod provenance;
 mod report;
 mod runner;
+mod scenario_info;
+mod selection;
+mod selection_args;
 mod statement;
+mod verdict;
 
 /// One `#[test]` per catalogue scenario against your backend.
 ///
@@ -57,7 +91,8 @@ mod statement;
 ///   - `timeout = <Duration>`: per scenario, default [`DEFAULT_TIMEOUT`] (120 s).
 ///
 /// A test fails, with the scenario's failure message, id, cited clauses and summary,
-/// when the scenario fails, exceeds the timeout (`GEN-2`), the backend panics (`GEN-1`),
+/// when the scenario fails, exceeds the timeout (`GEN-2`), the backend panics (`GEN-1`;
+/// the message names the method that panicked),
 /// the factory errs, or the fixture's teardown fails.
 ///
 /// Each test is a multi-thread tokio test run through this crate's own tokio, so your
@@ -83,15 +118,26 @@ mod statement;
 /// );
 /// ```
 pub use authstore_conformance_macros::conformance_suite;
+pub use authstore_scenarios::{Area, Scenario};
 pub use clause_report::{ClauseReport, ClauseStatus};
 pub use collector::REPORT_DIR_VAR;
+pub use entry_point::{main, run_main};
 pub use fixture::{Fixture, FixtureError, IntoFixture, TeardownOutput, marker};
+pub use progress_printer::ProgressPrinter;
 pub use provenance::Provenance;
 pub use report::{BackendReport, Report, ReportError, ReportFiles, ScenarioReport, Status, Totals};
 pub use runner::{
-    BackendUnderTest, DEFAULT_PARALLELISM, DEFAULT_TIMEOUT, Progress, RunOptions, ScenarioRun,
-    Verdict, run_catalogue, run_scenario,
+    BackendUnderTest, DEFAULT_PARALLELISM, DEFAULT_TIMEOUT, Progress, RunOptions, run_catalogue,
+    run_scenario,
 };
+pub use scenario_info::ScenarioInfo;
+pub use selection::{Selection, SelectionError};
+pub use selection_args::SelectionArgs;
+pub use verdict::{ScenarioRun, Verdict};
+
+/// The `authstore-spec` types a backend's tests name (`Capabilities`, `TimingProfile`,
+/// `AuthStorage`, ...), so a test target needs no dependency of its own on it.
+pub use authstore_spec as spec;
 
 /// What [`conformance_suite!`]'s expansion refers to; not a public API.
 #[doc(hidden)]
@@ -104,7 +150,8 @@ pub mod __private {
 
     use crate::collector;
     use crate::fixture::IntoFixture;
-    use crate::runner::{ScenarioRun, Verdict, not_claimed_message, run_scenario};
+    use crate::runner::run_scenario;
+    use crate::verdict::{ScenarioRun, Verdict, not_claimed_message};
 
     /// A failed run whose fixture could not be built.
     fn set_up_failed(started: Instant, message: String) -> ScenarioRun {

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::clause_report::{self, ClauseReport, ClauseStatus};
 use crate::provenance::Provenance;
-use crate::runner::{ScenarioRun, Verdict, not_claimed_message};
 use crate::statement;
+use crate::verdict::{ScenarioRun, Verdict, not_claimed_message};
 
 /// How a scenario ended, as written in reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use authstore_scenarios::{Ctx, Scenario};
-use authstore_spec::{AuthStorage, Capabilities, Capability, TimingProfile};
+use authstore_spec::{AuthStorage, Capabilities, TimingProfile};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use tokio::task::JoinError;
@@ -17,7 +17,9 @@ use tokio::task::JoinError;
 use crate::fixture::{
     DefaultTtlStore, Fixture, FixtureError, FixtureParts, IntoFixture, OtherNamespace, Teardown,
 };
+use crate::panic_witness::PanicWitness;
 use crate::report::{BackendReport, Report, ScenarioReport};
+use crate::verdict::{ScenarioRun, Verdict};
 
 /// How long one scenario (fixture set-up, body and teardown each) may take by default.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -28,56 +30,6 @@ const ABORT_GRACE: Duration = Duration::from_secs(5);
 /// How many scenarios [`run_catalogue`] runs at once by default; timing scenarios mostly
 /// sleep, so this is more than the cores.
 pub const DEFAULT_PARALLELISM: usize = 8;
-
-/// The result of one scenario against one backend.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// Every check held.
-    Passed,
-    /// A check failed, the backend panicked or hung, or its fixture could not be built;
-    /// the message says which.
-    Failed(String),
-    /// The scenario needs these capabilities, which the backend does not claim; it was
-    /// not run, and this is never counted as passed.
-    NotClaimed(Vec<Capability>),
-}
-
-impl Verdict {
-    /// Whether the scenario ran and passed.
-    pub fn is_passed(&self) -> bool {
-        matches!(self, Verdict::Passed)
-    }
-
-    /// Whether the scenario ran and failed.
-    pub fn is_failed(&self) -> bool {
-        matches!(self, Verdict::Failed(_))
-    }
-}
-
-impl fmt::Display for Verdict {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Verdict::Passed => f.write_str("passed"),
-            Verdict::Failed(message) => write!(f, "failed: {message}"),
-            Verdict::NotClaimed(missing) => f.write_str(&not_claimed_message(missing)),
-        }
-    }
-}
-
-/// `not claimed: needs multi-handle`, the wording of reports and ignored tests.
-pub(crate) fn not_claimed_message(missing: &[Capability]) -> String {
-    let names: Vec<&str> = missing.iter().map(|c| c.name()).collect();
-    format!("not claimed: needs {}", names.join(", "))
-}
-
-/// A [`Verdict`] and how long the scenario took, teardown included.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScenarioRun {
-    /// What happened.
-    pub verdict: Verdict,
-    /// Wall-clock time from start to the end of teardown.
-    pub duration: Duration,
-}
 
 /// Runs `scenario` on `fixture`, unless it needs a capability outside `claimed`.
 ///
@@ -105,19 +57,28 @@ pub async fn run_scenario(
     // Teardowns of the stores made under other namespaces, run after the body.
     let other_teardowns: Arc<Mutex<Vec<Teardown>>> = Arc::default();
     let missing = claimed.missing(scenario.needs);
+    let witness = Arc::new(PanicWitness::default());
     let verdict = if missing.is_empty() {
-        let mut ctx = Ctx::new(storage, timing);
+        let mut ctx = Ctx::new(witness.watch(storage), timing);
         if let Some(second) = second {
-            ctx = ctx.with_second_handle(second);
+            ctx = ctx.with_second_handle(witness.watch(second));
         }
         if let Some(capacity) = capacity {
             ctx = ctx.with_capacity(capacity);
         }
         if let Some(make) = other_namespace {
-            ctx = ctx.with_other_namespace(namespace_factory(make, other_teardowns.clone()));
+            ctx = ctx.with_other_namespace(namespace_factory(
+                make,
+                other_teardowns.clone(),
+                witness.clone(),
+            ));
         }
         if let Some(make) = default_ttl_store {
-            ctx = ctx.with_default_ttl_store(default_ttl_factory(make, other_teardowns.clone()));
+            ctx = ctx.with_default_ttl_store(default_ttl_factory(
+                make,
+                other_teardowns.clone(),
+                witness.clone(),
+            ));
         }
         if let Some(bytes) = kv_value_limit {
             ctx = ctx.with_kv_value_limit(bytes);
@@ -125,7 +86,7 @@ pub async fn run_scenario(
         if let Some(probe) = stored_items {
             ctx = ctx.with_stored_items(probe);
         }
-        run_body(scenario, ctx, timeout).await
+        run_body(scenario, ctx, timeout, &witness).await
     } else {
         // Drop the handles before teardown, as after a run.
         drop((storage, second));
@@ -150,15 +111,28 @@ pub async fn run_scenario(
     }
 }
 
-async fn run_body(scenario: &Scenario, ctx: Ctx, timeout: Duration) -> Verdict {
+/// Runs the body; a failure after a backend method panicked (whether the panic ended the
+/// body or the scenario caught it in a task of its own) names the method first.
+async fn run_body(
+    scenario: &Scenario,
+    ctx: Ctx,
+    timeout: Duration,
+    witness: &PanicWitness,
+) -> Verdict {
     let mut task = tokio::spawn((scenario.run)(ctx));
     match tokio::time::timeout(timeout, &mut task).await {
         Ok(Ok(Ok(()))) => Verdict::Passed,
-        Ok(Ok(Err(failure))) => Verdict::Failed(failure.message),
-        Ok(Err(join)) => Verdict::Failed(format!(
-            "the scenario panicked (GEN-1: no method may panic): {}",
-            join_error_message(join)
-        )),
+        Ok(Ok(Err(failure))) => Verdict::Failed(match witness.describe() {
+            Some(panicked) => format!("{panicked}: {}", failure.message),
+            None => failure.message,
+        }),
+        Ok(Err(join)) => {
+            let payload = join_error_message(join);
+            Verdict::Failed(match witness.describe() {
+                Some(panicked) => format!("{panicked}: {payload}"),
+                None => format!("the scenario panicked (GEN-1: no method may panic): {payload}"),
+            })
+        }
         Err(_) => {
             task.abort();
             // Wait (briefly: a body stuck without an await point never stops) for the
@@ -178,10 +152,11 @@ async fn run_body(scenario: &Scenario, ctx: Ctx, timeout: Duration) -> Verdict {
 fn namespace_factory(
     make: OtherNamespace,
     teardowns: Arc<Mutex<Vec<Teardown>>>,
+    witness: Arc<PanicWitness>,
 ) -> authstore_scenarios::NamespaceFactory {
     Arc::new(move || {
-        let (make, teardowns) = (make.clone(), teardowns.clone());
-        async move { Ok(queue_teardown(make().await?, &teardowns)) }.boxed()
+        let (make, teardowns, witness) = (make.clone(), teardowns.clone(), witness.clone());
+        async move { Ok(witness.watch(queue_teardown(make().await?, &teardowns))) }.boxed()
     })
 }
 
@@ -190,10 +165,11 @@ fn namespace_factory(
 fn default_ttl_factory(
     make: DefaultTtlStore,
     teardowns: Arc<Mutex<Vec<Teardown>>>,
+    witness: Arc<PanicWitness>,
 ) -> authstore_scenarios::DefaultTtlFactory {
     Arc::new(move |ttl| {
-        let (make, teardowns) = (make.clone(), teardowns.clone());
-        async move { Ok(queue_teardown(make(ttl).await?, &teardowns)) }.boxed()
+        let (make, teardowns, witness) = (make.clone(), teardowns.clone(), witness.clone());
+        async move { Ok(witness.watch(queue_teardown(make(ttl).await?, &teardowns))) }.boxed()
     })
 }
 

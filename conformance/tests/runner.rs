@@ -28,6 +28,8 @@ enum Fault {
     PanicsOnStore,
     /// `store_token` never returns.
     HangsOnStore,
+    /// `get_token` panics.
+    PanicsOnGet,
 }
 
 /// A `MemoryStorage` with one deliberate fault.
@@ -52,12 +54,13 @@ impl AuthStorage for Faulty {
         match self.fault {
             Fault::PanicsOnStore => panic!("deliberate panic in store_token"),
             Fault::HangsOnStore => std::future::pending().await,
-            Fault::ForgetsTokens => self.inner.store_token(token).await,
+            Fault::ForgetsTokens | Fault::PanicsOnGet => self.inner.store_token(token).await,
         }
     }
     async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
         match self.fault {
             Fault::ForgetsTokens => Ok(None),
+            Fault::PanicsOnGet => panic!("deliberate panic in a read"),
             _ => self.inner.get_token(token_id).await,
         }
     }
@@ -185,6 +188,39 @@ async fn a_panicking_backend_fails_citing_gen_1() {
             assert!(message.contains("GEN-1"), "{message}");
             assert!(
                 message.contains("deliberate panic in store_token"),
+                "{message}"
+            );
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_names_the_method_in_flight() {
+    let scenario = catalogue_scenario("tokens_store_then_get");
+    let fixture = Fixture::new(Faulty::new(Fault::PanicsOnGet));
+    match run_on(&scenario, fixture, TIMEOUT).await {
+        Verdict::Failed(message) => {
+            assert!(
+                message.starts_with("the backend panicked in `get_token` (GEN-1"),
+                "{message}"
+            );
+            assert!(message.contains("deliberate panic in a read"), "{message}");
+        }
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+/// A panic in a task the scenario spawned is caught by the scenario itself; the method
+/// is named all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_caught_by_the_scenario_names_the_method() {
+    let scenario = catalogue_scenario("input_hostile_values_never_panic_or_hang");
+    let fixture = Fixture::new(Faulty::new(Fault::PanicsOnGet));
+    match run_on(&scenario, fixture, TIMEOUT).await {
+        Verdict::Failed(message) => {
+            assert!(
+                message.starts_with("the backend panicked in `get_token` (GEN-1"),
                 "{message}"
             );
         }

@@ -169,3 +169,105 @@ fn a_backend_without_a_container_engine_is_unavailable_once_and_fails_the_run() 
             .env_remove("AUTHSTORE_SOURCE")
     });
 }
+
+fn json_listing(args: &[&str]) -> Vec<serde_json::Value> {
+    let output = cli(args);
+    assert!(output.status.success(), "{output:?}");
+    match serde_json::from_str::<Vec<serde_json::Value>>(&stdout(&output)) {
+        Ok(listing) => listing,
+        Err(err) => panic!("`{}` is not a JSON array: {err}", args.join(" ")),
+    }
+}
+
+#[test]
+fn list_json_describes_every_scenario() {
+    let listing = json_listing(&["list", "--json"]);
+    let catalogue = authstore_scenarios::catalogue();
+    assert_eq!(listing.len(), catalogue.len());
+    for (entry, scenario) in listing.iter().zip(&catalogue) {
+        assert_eq!(entry["id"], scenario.id);
+        assert_eq!(entry["area"], scenario.area.name());
+        assert_eq!(entry["summary"], scenario.summary);
+        assert_eq!(entry["clauses"], serde_json::json!(scenario.clauses));
+        let needs: Vec<&str> = scenario.needs.iter().map(|c| c.name()).collect();
+        assert_eq!(entry["needs"], serde_json::json!(needs));
+    }
+}
+
+#[test]
+fn a_clause_selects_only_the_scenarios_citing_it() {
+    let listing = json_listing(&["list", "--json", "--clause", "TOK-1"]);
+    let expected: Vec<&str> = authstore_scenarios::catalogue()
+        .iter()
+        .filter(|s| s.clauses.contains(&"TOK-1"))
+        .map(|s| s.id)
+        .collect();
+    let listed: Vec<&str> = listing.iter().filter_map(|e| e["id"].as_str()).collect();
+    assert_eq!(listed, expected);
+}
+
+#[test]
+fn selection_flags_combine_on_run_too() {
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-run-selection");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let dir = out_dir.to_string_lossy().into_owned();
+    let output = cli(&[
+        "run",
+        "--backend",
+        "memory",
+        "--area",
+        "tokens",
+        "--clause",
+        "TOK-8",
+        "--out-dir",
+        &dir,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let expected = authstore_scenarios::catalogue()
+        .iter()
+        .filter(|s| s.area.name() == "tokens" && s.clauses.contains(&"TOK-8"))
+        .count();
+    assert!(expected > 0);
+    assert_eq!(
+        stdout(&output).lines().last(),
+        Some(format!("{expected} passed, 0 failed, 0 not claimed").as_str())
+    );
+    let report = std::fs::read_to_string(out_dir.join("report.json")).unwrap_or_default();
+    assert!(
+        report.contains("area tokens; clause TOK-8"),
+        "the report should record the selection: {report}"
+    );
+}
+
+#[test]
+fn an_unknown_area_is_a_usage_error_listing_the_areas() {
+    for command in ["list", "run", "matrix"] {
+        let output = cli(&[command, "--area", "no-such-area"]);
+        assert_eq!(output.status.code(), Some(2), "{command}: {output:?}");
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert!(err.contains("multi_handle"), "{command}: {err}");
+    }
+}
+
+/// Not on a terminal (here stderr is a pipe), progress is plain lines a CI log keeps.
+#[test]
+fn progress_off_a_terminal_is_a_line_per_scenario() {
+    let out_dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("cli-run-progress");
+    let dir = out_dir.to_string_lossy().into_owned();
+    let output = cli(&[
+        "run",
+        "--backend",
+        "memory",
+        "--scenario",
+        "tokens_store_then_get",
+        "--out-dir",
+        &dir,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with("[1/1] memory tokens_store_then_get passed (")),
+        "{err}"
+    );
+}

@@ -146,6 +146,10 @@ pub(crate) fn main(args: MatrixArgs) -> ExitCode {
                 .with_name(format!("{}/{label}", builtin.name));
             let report =
                 run_with_progress(std::slice::from_ref(&backend), &scenarios, &options).await;
+            let report = match args.common.filter() {
+                Some(filter) => report.with_filter(filter),
+                None => report,
+            };
             let totals = report.totals();
             eprintln!(
                 "   {} ({servers}) in {:.1?}",

@@ -9,12 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use authstore_conformance::{BackendUnderTest, Report, RunOptions, Verdict, run_catalogue};
+use authstore_conformance::{
+    BackendUnderTest, ProgressPrinter, Report, RunOptions, ScenarioInfo, SelectionArgs,
+    run_catalogue,
+};
 use authstore_harness::provision::{self, SOURCE_VAR, Source};
 use authstore_scenarios::Scenario;
 use clap::builder::PossibleValuesParser;
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
 
 const USAGE_ERROR: u8 = 2;
 
@@ -28,8 +30,9 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Prints every scenario, one a line: `<scenario-id>\t<clause-ids comma-separated>`.
-    List,
+    /// Prints every scenario (or those the selection flags choose), one a line:
+    /// `<scenario-id>\t<clause-ids comma-separated>`; with --json, a JSON array.
+    List(ListArgs),
     /// Runs the catalogue, prints the matrix scenario x backend and writes
     /// report.json, report.xml (JUnit) and report.md.
     Run(RunArgs),
@@ -37,6 +40,16 @@ enum Command {
     /// servers by URL; containers), prints the cells with their counts and writes one
     /// JUnit file per cell and a combined Markdown summary.
     Matrix(matrix::MatrixArgs),
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// A JSON array, one object per scenario: id, area, clauses, needs (capability
+    /// names), summary.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    selection: SelectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -53,7 +66,6 @@ struct RunArgs {
     /// root (or `$CARGO_TARGET_DIR/conformance`).
     #[arg(long, value_name = "DIR")]
     out_dir: Option<PathBuf>,
-    /// Runs only scenarios whose id contains FILTER.
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -61,9 +73,8 @@ struct RunArgs {
 /// Options `run` and `matrix` share.
 #[derive(Debug, Args)]
 struct CommonArgs {
-    /// Runs only scenarios whose id contains FILTER.
-    #[arg(long, value_name = "FILTER")]
-    scenario: Option<String>,
+    #[command(flatten)]
+    selection: SelectionArgs,
     /// Per-scenario timeout, in seconds.
     #[arg(long, value_name = "SECONDS", default_value_t = 120,
           value_parser = clap::value_parser!(u64).range(1..))]
@@ -82,21 +93,26 @@ impl CommonArgs {
         }
     }
 
-    /// The catalogue's scenarios the filter selects; a usage error when none.
+    /// The catalogue's scenarios the selection flags choose; a usage error when none.
     fn scenarios(&self) -> Result<Vec<Scenario>, ExitCode> {
-        let scenarios: Vec<_> = authstore_scenarios::catalogue()
-            .into_iter()
-            .filter(|s| self.scenario.as_deref().is_none_or(|f| s.id.contains(f)))
-            .collect();
-        if scenarios.is_empty() {
-            eprintln!(
-                "error: no scenario id contains {:?}; `authstore-conformance list` shows them",
-                self.scenario.as_deref().unwrap_or_default()
-            );
-            return Err(ExitCode::from(USAGE_ERROR));
-        }
-        Ok(scenarios)
+        selected(&self.selection)
     }
+
+    /// The selection, described for the report's partial-run banner; `None` for all.
+    fn filter(&self) -> Option<String> {
+        self.selection.selection().description()
+    }
+}
+
+/// The catalogue's scenarios `selection` chooses; a usage error, said why, when none.
+fn selected(selection: &SelectionArgs) -> Result<Vec<Scenario>, ExitCode> {
+    selection
+        .selection()
+        .select_from_catalogue()
+        .map_err(|err| {
+            eprintln!("error: {err}");
+            ExitCode::from(USAGE_ERROR)
+        })
 }
 
 fn parse_source(text: &str) -> Result<Source, String> {
@@ -118,17 +134,33 @@ fn parse_parallelism(text: &str) -> Result<usize, String> {
 
 pub(crate) fn main(cli: Cli) -> ExitCode {
     match cli.command {
-        Command::List => list(),
+        Command::List(args) => list(&args),
         Command::Run(args) => run(args),
         Command::Matrix(args) => matrix::main(args),
     }
 }
 
-fn list() -> ExitCode {
+fn list(args: &ListArgs) -> ExitCode {
+    let scenarios = match selected(&args.selection) {
+        Ok(scenarios) => scenarios,
+        Err(code) => return code,
+    };
     let mut out = io::stdout().lock();
-    for scenario in authstore_scenarios::catalogue() {
+    if args.json {
+        return match ScenarioInfo::json_listing(&scenarios) {
+            Ok(json) => {
+                let _ = writeln!(out, "{json}");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    for scenario in &scenarios {
         // A closed pipe (`| head`) ends the listing quietly.
-        if writeln!(out, "{}\t{}", scenario.id, scenario.clauses.join(",")).is_err() {
+        if writeln!(out, "{}", ScenarioInfo::plain_line(scenario)).is_err() {
             break;
         }
     }
@@ -174,7 +206,7 @@ fn run(args: RunArgs) -> ExitCode {
             }
         }
     }
-    let filter = args.common.scenario.clone();
+    let filter = args.common.filter();
     let report = runtime.block_on(async {
         let report = run_with_progress(&selected, &scenarios, &args.common.options()).await;
         let report = match filter {
@@ -226,28 +258,19 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
-/// Runs the catalogue with a progress bar, printing failures as they happen.
+/// Runs the catalogue showing its progress (a bar on a terminal, plain lines in a log),
+/// failures as they happen.
 async fn run_with_progress(
     backends: &[BackendUnderTest],
     scenarios: &[Scenario],
     options: &RunOptions,
 ) -> Report {
-    let bar = ProgressBar::new(u64::try_from(backends.len() * scenarios.len()).unwrap_or(u64::MAX));
-    if let Ok(style) = ProgressStyle::with_template("{bar:40} {pos}/{len} {elapsed} {wide_msg}") {
-        bar.set_style(style);
-    }
+    let mut printer = ProgressPrinter::new(backends.len() * scenarios.len());
     let report = run_catalogue(backends, scenarios, options, |progress| {
-        bar.inc(1);
-        bar.set_message(format!("{} {}", progress.backend, progress.scenario.id));
-        if let Verdict::Failed(_) = progress.run.verdict {
-            bar.println(format!(
-                "FAIL {} {}",
-                progress.backend, progress.scenario.id
-            ));
-        }
+        printer.observe(&progress)
     })
     .await;
-    bar.finish_and_clear();
+    printer.finish();
     report
 }
 
