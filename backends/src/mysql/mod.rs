@@ -51,6 +51,14 @@ const TOKEN_WRITE_STEPS: u32 = 64;
 /// # }
 /// ```
 ///
+/// # TLS
+/// Without TLS, tokens, session data and kv values cross the network in the clear. The
+/// `mysql-storage` feature builds sqlx with rustls; ask for it in the URL the pool is
+/// built from: `mysql://user:pass@db.example/auth_db?ssl-mode=VERIFY_IDENTITY&ssl-ca=/etc/authstore/ca.pem`
+/// checks the server's certificate chain and host name (without `ssl-ca`, against the
+/// system's root certificates). `ssl-mode=REQUIRED` encrypts but accepts any
+/// certificate; the default, `PREFERRED`, silently falls back to plaintext.
+///
 /// # Tables
 /// `migrate()` creates `auth_tokens`, `sessions` and `kv_store` (and
 /// `_authstore_migrations`, its bookkeeping). Ids, user ids and keys are `VARBINARY`, so

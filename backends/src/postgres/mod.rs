@@ -46,6 +46,14 @@ const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(30);
 /// # }
 /// ```
 ///
+/// # TLS
+/// Without TLS, tokens, session data and kv values cross the network in the clear. The
+/// `postgres-storage` feature builds sqlx with rustls; ask for it in the URL the pool is
+/// built from: `postgres://user:pass@db.example/auth_db?sslmode=verify-full&sslrootcert=/etc/authstore/ca.pem`
+/// checks the server's certificate chain and host name (without `sslrootcert`, against the
+/// system's root certificates). `sslmode=require` encrypts but accepts any certificate;
+/// sqlx's default, `prefer`, silently falls back to plaintext.
+///
 /// # Schema
 /// [`migrate`](Self::migrate) creates, in the connection's current schema (the first
 /// existing one of its `search_path`): `auth_tokens` (token id, user id, SHA-256 of the access token under a

@@ -7,7 +7,9 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::cluster::ClusterClientBuilder;
 use ::redis::cluster_async::ClusterConnection;
 use ::redis::cluster_routing::{Route, RoutingInfo, SingleNodeRoutingInfo, SlotAddr};
-use ::redis::{Client, Cmd, FromRedisValue, RedisResult, ServerErrorKind};
+use ::redis::{Client, Cmd, FromRedisValue, RedisResult, ServerErrorKind, TlsCertificates};
+
+use authstore_spec::StorageError;
 
 use super::scripts::Lua;
 
@@ -25,6 +27,25 @@ pub(super) enum Target {
     Cluster(Vec<String>),
 }
 
+impl Target {
+    /// Fails with [`InvalidInput`](StorageError::InvalidInput) unless every URL asks for
+    /// TLS (`rediss://`).
+    pub(super) fn require_tls(&self) -> Result<(), StorageError> {
+        let urls = match self {
+            Self::Single(url) => std::slice::from_ref(url),
+            Self::Cluster(urls) => urls.as_slice(),
+        };
+        if urls.iter().all(|url| url.starts_with("rediss://")) {
+            Ok(())
+        } else {
+            Err(StorageError::InvalidInput(
+                "root certificates were given for a Redis URL without TLS: use rediss://"
+                    .to_owned(),
+            ))
+        }
+    }
+}
+
 /// A multiplexed, self-healing connection: cheap to clone, shared by clones of a storage.
 #[derive(Clone)]
 pub(super) enum Connection {
@@ -35,11 +56,19 @@ pub(super) enum Connection {
 }
 
 impl Connection {
-    /// Connects to `target`; every command then times out after `timeout`.
-    pub(super) async fn open(target: &Target, timeout: Duration) -> RedisResult<Self> {
+    /// Connects to `target`, trusting `roots` (PEM) rather than the system's root
+    /// certificates for TLS when given; every command then times out after `timeout`.
+    pub(super) async fn open(
+        target: &Target,
+        roots: Option<&[u8]>,
+        timeout: Duration,
+    ) -> RedisResult<Self> {
         match target {
             Target::Single(url) => {
-                let client = Client::open(url.as_str())?;
+                let client = match roots {
+                    Some(pem) => Client::build_with_tls(url.as_str(), trusting(pem))?,
+                    None => Client::open(url.as_str())?,
+                };
                 let config = ConnectionManagerConfig::new()
                     .set_connection_timeout(Some(timeout))
                     .set_response_timeout(Some(timeout))
@@ -49,7 +78,11 @@ impl Connection {
                 Ok(Self::Single(manager))
             }
             Target::Cluster(urls) => {
-                let client = ClusterClientBuilder::new(urls.iter().map(String::as_str))
+                let mut builder = ClusterClientBuilder::new(urls.iter().map(String::as_str));
+                if let Some(pem) = roots {
+                    builder = builder.certs(trusting(pem));
+                }
+                let client = builder
                     .connection_timeout(timeout)
                     .response_timeout(timeout)
                     .retries(u32::try_from(RECONNECT_RETRIES).unwrap_or(u32::MAX))
@@ -105,6 +138,14 @@ impl Connection {
         load.arg("LOAD").arg(script.code);
         let _sha: String = self.query(&load).await?;
         Ok(())
+    }
+}
+
+/// TLS settings trusting the CA certificates in `pem`, without a client certificate.
+fn trusting(pem: &[u8]) -> TlsCertificates {
+    TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem.to_vec()),
     }
 }
 

@@ -59,11 +59,14 @@ pub struct RedisConfig {
     prefix: String,
     default_ttl: Option<Duration>,
     operation_timeout: Duration,
+    /// PEM certificates trusted for `rediss://` instead of the system's roots.
+    root_certificates: Option<Vec<u8>>,
 }
 
 impl RedisConfig {
-    /// A single Redis server at `url` (`redis://[user:password@]host[:port][/db]`), with
-    /// the prefix `auth:`, no default TTL and a 5 s operation timeout.
+    /// A single Redis server at `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` for TLS), with the prefix `auth:`, no default TTL and a 5 s operation
+    /// timeout.
     pub fn new(url: impl Into<String>) -> Self {
         Self::with_target(Target::Single(url.into()))
     }
@@ -84,6 +87,7 @@ impl RedisConfig {
             prefix: RedisStorage::DEFAULT_PREFIX.to_owned(),
             default_ttl: None,
             operation_timeout: DEFAULT_OPERATION_TIMEOUT,
+            root_certificates: None,
         }
     }
 
@@ -112,18 +116,33 @@ impl RedisConfig {
         self
     }
 
+    /// Trust the CA certificates in `pem` (one or more PEM `CERTIFICATE` blocks, e.g. the
+    /// contents of a private CA's `ca.pem`) for `rediss://` URLs, instead of the system's
+    /// root certificates. The server's certificate must still name the URL's host. With a
+    /// URL that is not `rediss://`, [`connect`](Self::connect) fails with
+    /// [`InvalidInput`](StorageError::InvalidInput): trusted roots without TLS are a
+    /// configuration mistake, not a reason to send tokens in the clear.
+    pub fn with_root_certificates(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.root_certificates = Some(pem.into());
+        self
+    }
+
     /// Connects and loads the backend's scripts. Fails with
     /// [`InvalidInput`](StorageError::InvalidInput) for a bad prefix or URL and with
     /// [`Unavailable`](StorageError::Unavailable) when no server answers within the
     /// operation timeout; never panics.
     pub async fn connect(self) -> Result<RedisStorage> {
         let ns = Namespace::new(&self.prefix)?;
+        if self.root_certificates.is_some() {
+            self.target.require_tls()?;
+        }
         let timeout = self.operation_timeout;
         // One bound for the whole set-up: connecting (with its retries) and loading the
         // scripts, so that the first call of each method is already one `EVALSHA`.
         let target = &self.target;
+        let roots = self.root_certificates.as_deref();
         let set_up = async {
-            let conn = Connection::open(target, timeout).await?;
+            let conn = Connection::open(target, roots, timeout).await?;
             for script in SCRIPTS.all() {
                 conn.load(script).await?;
             }
@@ -153,6 +172,7 @@ impl fmt::Debug for RedisConfig {
             .field("prefix", &self.prefix)
             .field("default_ttl", &self.default_ttl)
             .field("operation_timeout", &self.operation_timeout)
+            .field("root_certificates", &self.root_certificates.is_some())
             .finish()
     }
 }
@@ -215,7 +235,15 @@ async fn within<T>(
 /// # Ok(())
 /// # }
 /// ```
-/// A cluster, or other settings (operation timeout): [`RedisConfig`].
+/// A cluster, or other settings (operation timeout, a private CA): [`RedisConfig`].
+///
+/// # TLS
+/// Without TLS, tokens, session data and kv values cross the network in the clear. Use
+/// a `rediss://` URL (the `redis-storage` feature builds rustls in): the server's
+/// certificate must chain to the system's root certificates and name the URL's host, or
+/// to the CA given to [`RedisConfig::with_root_certificates`]. A certificate that does not
+/// verify fails the connection with [`Unavailable`](StorageError::Unavailable) (the
+/// message says why, e.g. `invalid peer certificate: UnknownIssuer`).
 ///
 /// # Data layout
 /// Every key starts with `{prefix}` (`{auth:}` by default), so the prefix is the keys'

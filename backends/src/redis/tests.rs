@@ -18,7 +18,7 @@ fn url() -> String {
 /// with `NOSCRIPT`, the script is sent whole with `EVAL`, and the server caches it.
 #[tokio::test]
 async fn eval_falls_back_to_the_script_body() {
-    let conn = Connection::open(&Target::Single(url()), Duration::from_secs(5))
+    let conn = Connection::open(&Target::Single(url()), None, Duration::from_secs(5))
         .await
         .unwrap_or_else(|err| panic!("cannot connect to AUTHSTORE_REDIS_URL: {err}"));
     let nonce = format!("{:?}", std::time::SystemTime::now());
