@@ -33,6 +33,12 @@ const LEASE_MS: &str = "5000";
 /// PostgreSQL's answer: as long as a fill lease, for the round trips around the statement.
 const FENCE_MARGIN: Duration = Duration::from_secs(5);
 
+/// The end of the message of a write that missed its deadline.
+const STILL_WRITING: &str = "; the write runs on and may still take effect";
+
+/// The longest fence, whatever the deadline: its end must stay an instant Redis accepts.
+const MAX_FENCE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The cache's scripts.
 struct Scripts {
     read: Lua,
@@ -109,7 +115,7 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 /// depend on its caller's future:
 /// 1. **Fence.** Before the statement is sent, one script deletes the entry and its
 ///    lease and records the write in the key's `:writes` set, for the **fence lifetime**
-///    (the deadline plus 5 s). While a write is recorded, no reader takes the lease, so
+///    (the deadline plus 5 s, at most a day). While a write is recorded, no reader takes the lease, so
 ///    none fills: what PostgreSQL answers then may be replaced by the commit.
 /// 2. **Statement.** It runs in a task of its own (a `tokio` task on the current
 ///    runtime), which waits for PostgreSQL's answer up to the fence lifetime, however
@@ -521,19 +527,29 @@ impl TieredStorage {
     }
 
     /// `call` under the call's deadline: its answer, or `Unavailable` once the deadline
-    /// has passed.
-    async fn within<T>(&self, op: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+    /// has passed (`after` completes the message).
+    async fn within<T>(
+        &self,
+        op: &str,
+        after: &str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
         match tokio::time::timeout(self.operation_timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(StorageError::Unavailable {
                 message: format!(
-                    "{op}: no answer within the operation timeout of {:?} (a write may \
-                     still take effect)",
+                    "{op}: no answer within the operation timeout of {:?}{after}",
                     self.operation_timeout
                 ),
                 source: None,
             }),
         }
+    }
+
+    /// A call that changes no cached item (a read, a listing, the cleanup of expired
+    /// items) under the call's deadline.
+    async fn bounded<T>(&self, op: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+        self.within(op, "", call).await
     }
 
     /// A write: `put` run on PostgreSQL with the cache entry `key` fenced around it (see
@@ -549,10 +565,10 @@ impl TieredStorage {
         let work = async move { node.fenced_write(&key, put).await };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to hand the write to: it runs, fenced, in the caller's future.
-            return self.within(op, work).await;
+            return self.within(op, STILL_WRITING, work).await;
         };
         let task = runtime.spawn(work);
-        self.within(op, async {
+        self.within(op, STILL_WRITING, async {
             task.await.unwrap_or_else(|err| {
                 Err(StorageError::backend(
                     format!("{op}: the write's task ended abnormally"),
@@ -599,9 +615,11 @@ impl TieredStorage {
         result
     }
 
-    /// How long a write's fence lasts: the call's deadline and a margin.
+    /// How long a write's fence lasts: the call's deadline and a margin, at most a day.
     fn fence_lifetime(&self) -> Duration {
-        self.operation_timeout.saturating_add(FENCE_MARGIN)
+        self.operation_timeout
+            .saturating_add(FENCE_MARGIN)
+            .min(MAX_FENCE)
     }
 
     /// Runs the fence or settle script on `key` and its companions for write `write_id`.
@@ -867,12 +885,12 @@ impl AuthStorage for TieredStorage {
 
     async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
         validate::id("token id", token_id)?;
-        self.within("get_token", self.cached_token(token_id)).await
+        self.bounded("get_token", self.cached_token(token_id)).await
     }
 
     async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
         validate::secret("access token", access_token)?;
-        self.within(
+        self.bounded(
             "get_token_by_access_token",
             self.cached_by_access_token(access_token),
         )
@@ -900,7 +918,7 @@ impl AuthStorage for TieredStorage {
     }
 
     async fn list_user_tokens(&self, user_id: &str) -> Result<Vec<AuthToken>> {
-        self.within("list_user_tokens", self.store.list_user_tokens(user_id))
+        self.bounded("list_user_tokens", self.store.list_user_tokens(user_id))
             .await
     }
 
@@ -916,7 +934,7 @@ impl AuthStorage for TieredStorage {
 
     async fn get_session(&self, session_id: &str) -> Result<Option<SessionData>> {
         validate::id("session id", session_id)?;
-        self.within("get_session", self.cached_session(session_id))
+        self.bounded("get_session", self.cached_session(session_id))
             .await
     }
 
@@ -931,12 +949,12 @@ impl AuthStorage for TieredStorage {
     }
 
     async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionData>> {
-        self.within("list_user_sessions", self.store.list_user_sessions(user_id))
+        self.bounded("list_user_sessions", self.store.list_user_sessions(user_id))
             .await
     }
 
     async fn count_active_sessions(&self) -> Result<u64> {
-        self.within("count_active_sessions", self.store.count_active_sessions())
+        self.bounded("count_active_sessions", self.store.count_active_sessions())
             .await
     }
 
@@ -956,7 +974,7 @@ impl AuthStorage for TieredStorage {
 
     async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
         validate::key(key)?;
-        self.within("get_kv", self.cached_kv(key)).await
+        self.bounded("get_kv", self.cached_kv(key)).await
     }
 
     async fn delete_kv(&self, key: &str) -> Result<()> {
@@ -970,12 +988,12 @@ impl AuthStorage for TieredStorage {
     }
 
     async fn list_kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
-        self.within("list_kv_keys", self.store.list_kv_keys(prefix))
+        self.bounded("list_kv_keys", self.store.list_kv_keys(prefix))
             .await
     }
 
     async fn cleanup_expired(&self) -> Result<()> {
-        self.within("cleanup_expired", self.store.cleanup_expired())
+        self.bounded("cleanup_expired", self.store.cleanup_expired())
             .await
     }
 }

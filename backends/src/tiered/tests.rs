@@ -528,3 +528,23 @@ async fn a_write_returns_within_one_deadline_however_many_round_trips_wait() {
     lock.release().await;
     teardown(a, admin, name).await;
 }
+
+/// A node configured with an unbounded deadline still fences its writes (the fence ends
+/// at an instant Redis accepts) and keeps using the cache.
+#[tokio::test]
+async fn an_unbounded_deadline_still_fences_writes() {
+    let (a, b, admin, name) = nodes("unbounded").await;
+    let a = a.with_operation_timeout(Duration::MAX);
+    a.store_token(&token("acc-1", 1)).await.expect("store");
+    assert_eq!(
+        a.state.lock().failures,
+        0,
+        "a cache step of the write failed"
+    );
+    b.get_token("t").await.expect("fill");
+    assert!(matches!(
+        a.lookup(&a.key("t", "t")).await.unwrap(),
+        Lookup::Hit(_)
+    ));
+    teardown(a, admin, name).await;
+}
