@@ -161,6 +161,11 @@ impl PostgresStorage {
         self
     }
 
+    /// The bound on every call (see [`with_operation_timeout`](Self::with_operation_timeout)).
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
+    }
+
     /// The declared timing profile: [`Self::TIMING`] with the configured clock skew.
     pub fn timing(&self) -> TimingProfile {
         self.timing

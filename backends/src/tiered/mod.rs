@@ -29,10 +29,22 @@ const DEFAULT_EPOCH_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 /// that a crashed filler blocks filling of one key only briefly.
 const LEASE_MS: &str = "5000";
 
+/// How much longer than the call's deadline a write's fence lasts, and its wait for
+/// PostgreSQL's answer: as long as a fill lease, for the round trips around the statement.
+const FENCE_MARGIN: Duration = Duration::from_secs(5);
+
+/// The end of the message of a write that missed its deadline.
+const STILL_WRITING: &str = "; the write runs on and may still take effect";
+
+/// The longest fence, whatever the deadline: its end must stay an instant Redis accepts.
+const MAX_FENCE: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// The cache's scripts.
 struct Scripts {
     read: Lua,
     fill: Lua,
+    fence: Lua,
+    settle: Lua,
     check_epoch: Lua,
     read_access: Lua,
 }
@@ -40,6 +52,8 @@ struct Scripts {
 static SCRIPTS: LazyLock<Scripts> = LazyLock::new(|| Scripts {
     read: Lua::new(concat!("#!lua\n", include_str!("lua/read.lua"))),
     fill: Lua::new(concat!("#!lua\n", include_str!("lua/fill.lua"))),
+    fence: Lua::new(concat!("#!lua\n", include_str!("lua/fence.lua"))),
+    settle: Lua::new(concat!("#!lua\n", include_str!("lua/settle.lua"))),
     check_epoch: Lua::new(concat!("#!lua\n", include_str!("lua/check_epoch.lua"))),
     read_access: Lua::new(concat!("#!lua\n", include_str!("lua/read_access.lua"))),
 });
@@ -66,23 +80,25 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 /// # What is cached
 /// Only point reads: `get_token`, `get_token_by_access_token`, `get_session`, `get_kv`.
 /// Listings, counting and cleanup always ask PostgreSQL, so they are exactly
-/// [`PostgresStorage`]'s. Every write goes to PostgreSQL first (its result is the call's
-/// result), then deletes the cache entries it made stale. Cache keys live under the
-/// Redis storage's prefix, in their own namespace (`{prefix}cache:t:<hex token id>`,
-/// `cache:a:<sha256 of the access token>` holding only a token id, `cache:s:<hex id>`,
-/// `cache:k:<hex key>`, each with a `:lease` companion, `cache:epoch`, and
-/// `cache:owner`, the `run_id` of the Redis process the entries belong to), so the same
-/// prefix may also serve a [`RedisStorage`].
+/// [`PostgresStorage`]'s. Every write fences the cache entry it will make stale, goes to
+/// PostgreSQL (its result is the call's result), then settles the entry (see *Writes*
+/// below). Cache keys live under the Redis storage's prefix, in their own namespace
+/// (`{prefix}cache:t:<hex token id>`, `cache:a:<sha256 of the access token>` holding
+/// only a token id, `cache:s:<hex id>`, `cache:k:<hex key>`, each with a `:lease` and a
+/// `:writes` companion, `cache:epoch`, and `cache:owner`, the `run_id` of the Redis
+/// process the entries belong to), so the same prefix may also serve a [`RedisStorage`].
 ///
 /// # Coherence across nodes
 /// Two `TieredStorage` values built independently over the same Redis and PostgreSQL are
 /// two nodes. With Redis reachable, no node serves a version older than the last write
-/// that returned:
-/// - a write deletes the cache entry and its **fill lease**; a reader that misses takes
-///   the lease atomically with the miss, reads PostgreSQL, and stores what it read only
-///   if its lease is still current, so a fill that read before a write can never land
-///   after that write's invalidation. A reader that misses while another holds the lease
-///   reads PostgreSQL and does not fill.
+/// that committed in PostgreSQL (whether or not its caller still waited; see *Writes*
+/// for the limits):
+/// - a write deletes the cache entry and its **fill lease** before and after its
+///   statement; a reader that misses takes the lease atomically with the miss, reads
+///   PostgreSQL, and stores what it read only if its lease is still current, so a fill
+///   that read before a write can never land after that write's invalidation. A reader
+///   that misses while another holds the lease, or while a write on the key is in
+///   flight, reads PostgreSQL and does not fill.
 /// - the access-token entry maps to a token id only; the token is then read through its
 ///   own (invalidated) entry and its access token compared with the argument, so an old
 ///   access token stops resolving as soon as the token's update or delete returns.
@@ -90,20 +106,49 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 ///   (60 s by default), and a hit is also checked against the item's expiry, so no
 ///   item outlives its expiry.
 ///
+/// # Writes: cancellation and deadlines
+/// Each call has one deadline for all its round trips to Redis and PostgreSQL together,
+/// the [`operation_timeout`](Self::with_operation_timeout) (by default the
+/// [`PostgresStorage`]'s), after which it returns [`StorageError::Unavailable`]. A write
+/// whose caller stops waiting, its future dropped or its deadline passed, may still
+/// commit (PostgreSQL runs a statement it has received to its end), so a write does not
+/// depend on its caller's future:
+/// 1. **Fence.** Before the statement is sent, one script deletes the entry and its
+///    lease and records the write in the key's `:writes` set, for the **fence lifetime**
+///    (the deadline plus 5 s, at most a day). While a write is recorded, no reader takes the lease, so
+///    none fills: what PostgreSQL answers then may be replaced by the commit.
+/// 2. **Statement.** It runs in a task of its own (a `tokio` task on the current
+///    runtime), which waits for PostgreSQL's answer up to the fence lifetime, however
+///    long before that the caller stopped waiting.
+/// 3. **Settle.** When the statement has ended, the task deletes entry and lease again
+///    and removes its write from the set; if that fails (or this node is avoiding Redis
+///    after an error, in which case it did not fence either), it raises the epoch as
+///    below.
+///
+/// **Guarantee.** Once a write has committed, no node serves the version it replaced,
+/// provided the writing node reached Redis and the write committed within its fence
+/// lifetime, even if the writing process stopped meanwhile; with Redis unreachable from the writing node, the bound is
+/// that of a failed invalidation below, counted from the settle. A statement that
+/// PostgreSQL ends after the fence lifetime (a lock held for longer) and that commits
+/// then may leave the replaced version cached until the cache TTL, if a node filled the
+/// key between the settle and the commit.
+///
 /// # When Redis is unreachable
 /// Every cache error is logged (`tracing::warn!`) and the call is answered from
 /// PostgreSQL alone, without filling; for `epoch_check_interval` after an error the node
-/// does not try Redis at all. A write whose invalidation fails raises a **cache epoch**
-/// kept in PostgreSQL before it returns. Cache entries are stamped with Redis's copy of
+/// does not try Redis at all. A write whose invalidation (its settle) fails raises a
+/// **cache epoch** kept in PostgreSQL before it returns, or, if its caller stopped
+/// waiting, once its statement has ended. Cache entries are stamped with Redis's copy of
 /// the epoch, and only entries stamped with the current one are served. Each node copies
 /// the PostgreSQL epoch into Redis (if greater) before it uses the cache after a Redis
 /// error it saw, and otherwise at most every `epoch_check_interval` (1 s by default);
 /// raising it retires every older entry at once.
 ///
-/// **Guarantee.** Let a write (update or delete) return while its invalidation failed.
+/// **Guarantee.** Let a write (update or delete) settle while its invalidation failed.
 /// The node that made it never serves the older version from the cache afterwards (it
 /// compares epochs before its next cache use). Any other node serves it at most until
-/// `epoch_check_interval` after the write returned: its next epoch check reads
+/// `epoch_check_interval` after the write settled (for a caller that waited, when the
+/// call returned): its next epoch check reads
 /// PostgreSQL after the raise, and checks are timed from when they start. The bound is
 /// not zero because a node that could reach Redis all along learns of another node's
 /// failed invalidation only by asking PostgreSQL, which it does once per interval rather
@@ -132,7 +177,9 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 ///
 /// # Timing, errors, handles
 /// Time is PostgreSQL's (see [`TIMING`](Self::TIMING)); cache entries never extend it.
-/// Errors are [`PostgresStorage`]'s: Redis errors never fail a call. Call
+/// Errors are [`PostgresStorage`]'s, and `Unavailable` for a missed deadline: Redis
+/// errors never fail a call, though a Redis that hangs uses up the call's deadline up to
+/// the [`RedisStorage`]'s operation timeout per round trip (keep it well below). Call
 /// [`migrate`](Self::migrate) once before use. Clones share connections and the epoch
 /// state; `Debug` shows settings, no data or URLs.
 #[derive(Clone)]
@@ -141,6 +188,7 @@ pub struct TieredStorage {
     store: PostgresStorage,
     cache_ttl: Duration,
     epoch_check_interval: Duration,
+    operation_timeout: Duration,
     state: Arc<Mutex<EpochState>>,
 }
 
@@ -183,9 +231,11 @@ impl TieredStorage {
     pub const TIMING: TimingProfile = PostgresStorage::TIMING;
 
     /// A tiered storage caching `store`'s point reads in `cache`'s Redis, under `cache`'s
-    /// prefix; cache TTL 60 s, epoch check every second.
+    /// prefix; cache TTL 60 s, epoch check every second, each call bounded by `store`'s
+    /// operation timeout.
     pub fn new(cache: RedisStorage, store: PostgresStorage) -> Self {
         Self {
+            operation_timeout: store.operation_timeout(),
             cache,
             store,
             cache_ttl: DEFAULT_CACHE_TTL,
@@ -205,6 +255,20 @@ impl TieredStorage {
     pub fn with_epoch_check_interval(mut self, interval: Duration) -> Self {
         self.epoch_check_interval = interval;
         self
+    }
+
+    /// The deadline of each call, all its round trips to Redis and PostgreSQL together,
+    /// after which it returns [`StorageError::Unavailable`] (SPEC.md `GEN-2`); by default
+    /// the [`PostgresStorage`]'s operation timeout. A write that misses it still runs to
+    /// its end (see the type's docs).
+    pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
+        self.operation_timeout = timeout;
+        self
+    }
+
+    /// The configured deadline of each call.
+    pub fn operation_timeout(&self) -> Duration {
+        self.operation_timeout
     }
 
     /// The configured epoch check interval.
@@ -362,12 +426,18 @@ impl TieredStorage {
         let lease = lease_id();
         let lease_key = lease_of(key);
         let epoch_key = self.epoch_key();
+        let writes_key = writes_of(key);
         let found: Result<(i64, Vec<u8>)> = self
             .cache
             .run_script(
                 "cache read",
                 &SCRIPTS.read,
-                &[key.as_bytes(), lease_key.as_bytes(), epoch_key.as_bytes()],
+                &[
+                    key.as_bytes(),
+                    lease_key.as_bytes(),
+                    epoch_key.as_bytes(),
+                    writes_key.as_bytes(),
+                ],
                 &[lease.as_bytes(), LEASE_MS.as_bytes()],
             )
             .await;
@@ -456,36 +526,163 @@ impl TieredStorage {
         Ok(value)
     }
 
-    /// After a write: deletes `keys` and their leases; when that fails, raises the
-    /// PostgreSQL epoch so that every node retires what it may hold.
-    async fn invalidate(&self, keys: &[String]) {
-        let mut del = ::redis::cmd("DEL");
-        for key in keys {
-            del.arg(key).arg(lease_of(key));
+    /// `call` under the call's deadline: its answer, or `Unavailable` once the deadline
+    /// has passed (`after` completes the message).
+    async fn within<T>(
+        &self,
+        op: &str,
+        after: &str,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(self.operation_timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StorageError::Unavailable {
+                message: format!(
+                    "{op}: no answer within the operation timeout of {:?}{after}",
+                    self.operation_timeout
+                ),
+                source: None,
+            }),
         }
+    }
+
+    /// A call that changes no cached item (a read, a listing, the cleanup of expired
+    /// items) under the call's deadline.
+    async fn bounded<T>(&self, op: &str, call: impl Future<Output = Result<T>>) -> Result<T> {
+        self.within(op, "", call).await
+    }
+
+    /// A write: `put` run on PostgreSQL with the cache entry `key` fenced around it (see
+    /// [`fenced_write`](Self::fenced_write)), in a task of its own so that it runs to its
+    /// end, cache settled, whether or not the caller still waits; the caller waits at
+    /// most the call's deadline.
+    async fn write<F, Fut>(&self, op: &'static str, key: String, put: F) -> Result<()>
+    where
+        F: FnOnce(PostgresStorage) -> Fut + Send + 'static,
+        Fut: Future<Output = Result<()>> + Send + 'static,
+    {
+        let node = self.clone();
+        let work = async move { node.fenced_write(&key, put).await };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            // No runtime to hand the write to: it runs, fenced, in the caller's future.
+            return self.within(op, STILL_WRITING, work).await;
+        };
+        let task = runtime.spawn(work);
+        self.within(op, STILL_WRITING, async {
+            task.await.unwrap_or_else(|err| {
+                Err(StorageError::backend(
+                    format!("{op}: the write's task ended abnormally"),
+                    err,
+                ))
+            })
+        })
+        .await
+    }
+
+    /// Fences `key` (drops its entry and fill lease, and bars fills while the write may
+    /// commit), runs `put` on PostgreSQL, waiting for its answer at most as long as the
+    /// fence lasts, then settles the key (drops entry and lease again, ends the fence).
+    async fn fenced_write<Fut>(
+        &self,
+        key: &str,
+        put: impl FnOnce(PostgresStorage) -> Fut,
+    ) -> Result<()>
+    where
+        Fut: Future<Output = Result<()>>,
+    {
+        let write_id = lease_id();
+        let fence = self.fence_lifetime();
+        let fence_ms = fence.as_millis().to_string();
+        if !self.quiet()
+            && let Err(err) = self
+                .run_write_script(
+                    "cache fence",
+                    &SCRIPTS.fence,
+                    key,
+                    &write_id,
+                    Some(&fence_ms),
+                )
+                .await
+        {
+            // Settling (or the epoch raise it falls back to) retires the entry after the
+            // write instead.
+            self.cache_failed("cache fence", &err);
+        }
+        // Waiting for PostgreSQL past the caller's deadline, so that the cache is settled
+        // when the statement has really ended, not while it may still commit.
+        let result = put(self.store.clone().with_operation_timeout(fence)).await;
+        self.settle(key, &write_id, &result).await;
+        result
+    }
+
+    /// How long a write's fence lasts: the call's deadline and a margin, at most a day.
+    fn fence_lifetime(&self) -> Duration {
+        self.operation_timeout
+            .saturating_add(FENCE_MARGIN)
+            .min(MAX_FENCE)
+    }
+
+    /// Runs the fence or settle script on `key` and its companions for write `write_id`.
+    async fn run_write_script(
+        &self,
+        what: &str,
+        script: &Lua,
+        key: &str,
+        write_id: &str,
+        fence_ms: Option<&str>,
+    ) -> Result<i64> {
+        let lease_key = lease_of(key);
+        let writes_key = writes_of(key);
+        let mut args = vec![write_id.as_bytes()];
+        args.extend(fence_ms.map(str::as_bytes));
+        self.cache
+            .run_script(
+                what,
+                script,
+                &[key.as_bytes(), lease_key.as_bytes(), writes_key.as_bytes()],
+                &args,
+            )
+            .await
+    }
+
+    /// After a write with this `result` ended: drops the entry and its lease and ends the
+    /// write's fence. When that fails and the write may have changed the item, raises the
+    /// PostgreSQL epoch so that every node retires what it may hold.
+    async fn settle(&self, key: &str, write_id: &str, result: &Result<()>) {
+        let may_have_written = match result {
+            Ok(()) => true,
+            Err(err) => !matches!(
+                err.kind(),
+                ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::Conflict
+            ),
+        };
         // While quiet (a recent error), Redis is not tried: the entries may be stale.
-        let deleted = if self.quiet() {
+        let settled = if self.quiet() {
             Err(None)
         } else {
-            self.cache
-                .run_command::<i64>("cache invalidation", &del)
+            self.run_write_script("cache invalidation", &SCRIPTS.settle, key, write_id, None)
                 .await
                 .map_err(Some)
         };
-        if let Err(err) = deleted {
-            if let Some(err) = err {
-                self.cache_failed("cache invalidation", &err);
+        let Err(err) = settled else {
+            return;
+        };
+        if let Some(err) = err {
+            self.cache_failed("cache invalidation", &err);
+        }
+        if !may_have_written {
+            // Nothing to retire; the fence ends by itself.
+            return;
+        }
+        match self.store.bump_cache_epoch().await {
+            Ok(epoch) => {
+                tracing::warn!(epoch, "TieredStorage: raised the cache epoch in PostgreSQL");
             }
-            match self.store.bump_cache_epoch().await {
-                Ok(epoch) => {
-                    tracing::warn!(epoch, "TieredStorage: raised the cache epoch in PostgreSQL");
-                }
-                Err(err) => tracing::error!(
-                    error = %err,
-                    "TieredStorage: cannot raise the cache epoch; stale cache entries may be \
-                     served until the cache TTL ends"
-                ),
-            }
+            Err(err) => tracing::error!(
+                error = %err,
+                "TieredStorage: cannot raise the cache epoch; stale cache entries may be \
+                 served until the cache TTL ends"
+            ),
         }
     }
 
@@ -495,22 +692,6 @@ impl TieredStorage {
             .lock()
             .quiet_until
             .is_some_and(|until| Instant::now() < until)
-    }
-
-    /// After a PostgreSQL write with this `result`: invalidates `keys` unless the write
-    /// certainly changed nothing, then returns `result`.
-    async fn write(&self, keys: &[String], result: Result<()>) -> Result<()> {
-        let may_have_written = match &result {
-            Ok(()) => true,
-            Err(err) => !matches!(
-                err.kind(),
-                ErrorKind::InvalidInput | ErrorKind::NotFound | ErrorKind::Conflict
-            ),
-        };
-        if may_have_written {
-            self.invalidate(keys).await;
-        }
-        result
     }
 
     async fn cached_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
@@ -528,81 +709,38 @@ impl TieredStorage {
         })
         .await
     }
-}
 
-/// The token in a cached payload, if it decodes and is live.
-fn live_token(raw: &[u8]) -> Option<AuthToken> {
-    let token: AuthToken = serde_json::from_slice(raw).ok()?;
-    (token.expires_at > now_micros()).then_some(token)
-}
-
-/// The session in a cached payload, if it decodes and is live.
-fn live_session(raw: &[u8]) -> Option<SessionData> {
-    let session: SessionData = serde_json::from_slice(raw).ok()?;
-    (session.expires_at > now_micros()).then_some(session)
-}
-
-/// A cached kv payload: the expiry in µs since the epoch (big-endian, `i64::MAX` for
-/// none), then the value.
-fn kv_payload(value: &[u8], expires_at: Option<DateTime<Utc>>) -> Vec<u8> {
-    let expiry = expires_at.map_or(i64::MAX, |at| at.timestamp_micros());
-    let mut payload = Vec::with_capacity(8 + value.len());
-    payload.extend_from_slice(&expiry.to_be_bytes());
-    payload.extend_from_slice(value);
-    payload
-}
-
-/// The value in a cached kv payload, if it is live.
-fn live_kv(raw: &[u8]) -> Option<Vec<u8>> {
-    let (expiry, value) = raw.split_first_chunk::<8>()?;
-    (i64::from_be_bytes(*expiry) > now_micros().timestamp_micros()).then(|| value.to_vec())
-}
-
-fn lease_of(key: &str) -> String {
-    format!("{key}:lease")
-}
-
-fn lease_id() -> String {
-    let counter = LEASES.fetch_add(1, Ordering::Relaxed);
-    let random = getrandom::u64().unwrap_or(0);
-    format!("{:016x}{counter:x}-{}", random, std::process::id())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
-    }
-    out
-}
-
-impl fmt::Debug for TieredStorage {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TieredStorage")
-            .field("cache", &self.cache)
-            .field("store", &self.store)
-            .field("cache_ttl", &self.cache_ttl)
-            .field("epoch_check_interval", &self.epoch_check_interval)
-            .finish_non_exhaustive()
-    }
-}
-
-#[async_trait]
-impl AuthStorage for TieredStorage {
-    async fn store_token(&self, token: &AuthToken) -> Result<()> {
-        let result = self.store.store_token(token).await;
-        self.write(&[self.key("t", &token.token_id)], result).await
+    async fn cached_session(&self, session_id: &str) -> Result<Option<SessionData>> {
+        let key = self.key("s", session_id);
+        self.read_through(&key, live_session, async {
+            let session = self.store.get_session(session_id).await?;
+            Ok(match session {
+                Some(session) => {
+                    let payload = serde_json::to_vec(&session)?;
+                    let expires_at = session.expires_at;
+                    Some((session, payload, Some(expires_at)))
+                }
+                None => None,
+            })
+        })
+        .await
     }
 
-    async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
-        validate::id("token id", token_id)?;
-        self.cached_token(token_id).await
+    async fn cached_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let cache_key = self.key("k", key);
+        self.read_through(&cache_key, live_kv, async {
+            let found = self.store.get_kv_with_expiry(key).await?;
+            Ok(found.map(|(value, expires_at)| {
+                let payload = kv_payload(&value, expires_at);
+                (value, payload, expires_at)
+            }))
+        })
+        .await
     }
 
-    async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
-        validate::secret("access token", access_token)?;
+    /// `get_token_by_access_token` through the cache (the access mapping, then the
+    /// token's own entry).
+    async fn cached_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
         let map_key = self.key("a", &hex(&Sha256::digest(access_token.as_bytes())));
         let failures = self.cache_usable().await?;
         let mut usable = failures.is_some();
@@ -666,85 +804,197 @@ impl AuthStorage for TieredStorage {
         }
         Ok(found)
     }
+}
+
+/// The token in a cached payload, if it decodes and is live.
+fn live_token(raw: &[u8]) -> Option<AuthToken> {
+    let token: AuthToken = serde_json::from_slice(raw).ok()?;
+    (token.expires_at > now_micros()).then_some(token)
+}
+
+/// The session in a cached payload, if it decodes and is live.
+fn live_session(raw: &[u8]) -> Option<SessionData> {
+    let session: SessionData = serde_json::from_slice(raw).ok()?;
+    (session.expires_at > now_micros()).then_some(session)
+}
+
+/// A cached kv payload: the expiry in µs since the epoch (big-endian, `i64::MAX` for
+/// none), then the value.
+fn kv_payload(value: &[u8], expires_at: Option<DateTime<Utc>>) -> Vec<u8> {
+    let expiry = expires_at.map_or(i64::MAX, |at| at.timestamp_micros());
+    let mut payload = Vec::with_capacity(8 + value.len());
+    payload.extend_from_slice(&expiry.to_be_bytes());
+    payload.extend_from_slice(value);
+    payload
+}
+
+/// The value in a cached kv payload, if it is live.
+fn live_kv(raw: &[u8]) -> Option<Vec<u8>> {
+    let (expiry, value) = raw.split_first_chunk::<8>()?;
+    (i64::from_be_bytes(*expiry) > now_micros().timestamp_micros()).then(|| value.to_vec())
+}
+
+fn lease_of(key: &str) -> String {
+    format!("{key}:lease")
+}
+
+/// The sorted set of the writes in flight on `key` (see `lua/fence.lua`).
+fn writes_of(key: &str) -> String {
+    format!("{key}:writes")
+}
+
+fn lease_id() -> String {
+    let counter = LEASES.fetch_add(1, Ordering::Relaxed);
+    let random = getrandom::u64().unwrap_or(0);
+    format!("{:016x}{counter:x}-{}", random, std::process::id())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0x0f)]));
+    }
+    out
+}
+
+impl fmt::Debug for TieredStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TieredStorage")
+            .field("cache", &self.cache)
+            .field("store", &self.store)
+            .field("cache_ttl", &self.cache_ttl)
+            .field("epoch_check_interval", &self.epoch_check_interval)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+#[async_trait]
+impl AuthStorage for TieredStorage {
+    async fn store_token(&self, token: &AuthToken) -> Result<()> {
+        validate::token(token)?;
+        let token = token.clone();
+        let key = self.key("t", &token.token_id);
+        self.write("store_token", key, move |store| async move {
+            store.store_token(&token).await
+        })
+        .await
+    }
+
+    async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
+        validate::id("token id", token_id)?;
+        self.bounded("get_token", self.cached_token(token_id)).await
+    }
+
+    async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
+        validate::secret("access token", access_token)?;
+        self.bounded(
+            "get_token_by_access_token",
+            self.cached_by_access_token(access_token),
+        )
+        .await
+    }
 
     async fn update_token(&self, token: &AuthToken) -> Result<()> {
-        let result = self.store.update_token(token).await;
-        self.write(&[self.key("t", &token.token_id)], result).await
+        validate::token(token)?;
+        let token = token.clone();
+        let key = self.key("t", &token.token_id);
+        self.write("update_token", key, move |store| async move {
+            store.update_token(&token).await
+        })
+        .await
     }
 
     async fn delete_token(&self, token_id: &str) -> Result<()> {
-        let result = self.store.delete_token(token_id).await;
-        self.write(&[self.key("t", token_id)], result).await
+        validate::id("token id", token_id)?;
+        let token_id = token_id.to_owned();
+        let key = self.key("t", &token_id);
+        self.write("delete_token", key, move |store| async move {
+            store.delete_token(&token_id).await
+        })
+        .await
     }
 
     async fn list_user_tokens(&self, user_id: &str) -> Result<Vec<AuthToken>> {
-        self.store.list_user_tokens(user_id).await
+        self.bounded("list_user_tokens", self.store.list_user_tokens(user_id))
+            .await
     }
 
     async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
-        let result = self.store.store_session(session_id, data).await;
-        self.write(&[self.key("s", session_id)], result).await
+        validate::session(session_id, data)?;
+        let (session_id, data) = (session_id.to_owned(), data.clone());
+        let key = self.key("s", &session_id);
+        self.write("store_session", key, move |store| async move {
+            store.store_session(&session_id, &data).await
+        })
+        .await
     }
 
     async fn get_session(&self, session_id: &str) -> Result<Option<SessionData>> {
         validate::id("session id", session_id)?;
-        let key = self.key("s", session_id);
-        self.read_through(&key, live_session, async {
-            let session = self.store.get_session(session_id).await?;
-            Ok(match session {
-                Some(session) => {
-                    let payload = serde_json::to_vec(&session)?;
-                    let expires_at = session.expires_at;
-                    Some((session, payload, Some(expires_at)))
-                }
-                None => None,
-            })
+        self.bounded("get_session", self.cached_session(session_id))
+            .await
+    }
+
+    async fn delete_session(&self, session_id: &str) -> Result<()> {
+        validate::id("session id", session_id)?;
+        let session_id = session_id.to_owned();
+        let key = self.key("s", &session_id);
+        self.write("delete_session", key, move |store| async move {
+            store.delete_session(&session_id).await
         })
         .await
     }
 
-    async fn delete_session(&self, session_id: &str) -> Result<()> {
-        let result = self.store.delete_session(session_id).await;
-        self.write(&[self.key("s", session_id)], result).await
-    }
-
     async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionData>> {
-        self.store.list_user_sessions(user_id).await
+        self.bounded("list_user_sessions", self.store.list_user_sessions(user_id))
+            .await
     }
 
     async fn count_active_sessions(&self) -> Result<u64> {
-        self.store.count_active_sessions().await
+        self.bounded("count_active_sessions", self.store.count_active_sessions())
+            .await
     }
 
     async fn store_kv(&self, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<()> {
-        let result = self.store.store_kv(key, value, ttl).await;
-        self.write(&[self.key("k", key)], result).await
+        validate::key(key)?;
+        if value.len() > PostgresStorage::MAX_VALUE_BYTES {
+            // Refused before anything is sent, or copied for the write's task.
+            return self.store.store_kv(key, value, ttl).await;
+        }
+        let (kv_key, value) = (key.to_owned(), value.to_vec());
+        let cache_key = self.key("k", key);
+        self.write("store_kv", cache_key, move |store| async move {
+            store.store_kv(&kv_key, &value, ttl).await
+        })
+        .await
     }
 
     async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
         validate::key(key)?;
+        self.bounded("get_kv", self.cached_kv(key)).await
+    }
+
+    async fn delete_kv(&self, key: &str) -> Result<()> {
+        validate::key(key)?;
+        let kv_key = key.to_owned();
         let cache_key = self.key("k", key);
-        self.read_through(&cache_key, live_kv, async {
-            let found = self.store.get_kv_with_expiry(key).await?;
-            Ok(found.map(|(value, expires_at)| {
-                let payload = kv_payload(&value, expires_at);
-                (value, payload, expires_at)
-            }))
+        self.write("delete_kv", cache_key, move |store| async move {
+            store.delete_kv(&kv_key).await
         })
         .await
     }
 
-    async fn delete_kv(&self, key: &str) -> Result<()> {
-        let result = self.store.delete_kv(key).await;
-        self.write(&[self.key("k", key)], result).await
-    }
-
     async fn list_kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
-        self.store.list_kv_keys(prefix).await
+        self.bounded("list_kv_keys", self.store.list_kv_keys(prefix))
+            .await
     }
 
     async fn cleanup_expired(&self) -> Result<()> {
-        self.store.cleanup_expired().await
+        self.bounded("cleanup_expired", self.store.cleanup_expired())
+            .await
     }
 }
 
