@@ -216,14 +216,78 @@ pub(super) fn seal_token(key: &DerivedKeys, token: &AuthToken) -> Result<AuthTok
     })
 }
 
-/// The token a stored record encrypts, after checking that its plaintext columns agree
-/// with the encrypted copy.
-pub(super) fn open_token(keys: &Keyring, stored: &AuthToken) -> Result<AuthToken> {
-    let what = format!("token {:?}", stored.token_id);
+/// What a token read asked the inner store for: the record it answers with must be that
+/// one (issue 14: the inner store, or whoever writes to it, chooses what it answers).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TokenQuery<'a> {
+    /// `get_token(id)`.
+    Id(&'a str),
+    /// `list_user_tokens(user)`.
+    User(&'a str),
+    /// `get_token_by_access_token(access_token)`.
+    AccessToken(&'a str),
+}
+
+/// What a session read asked the inner store for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SessionQuery<'a> {
+    /// `get_session(id)`.
+    Id(&'a str),
+    /// `list_user_sessions(user)`.
+    User(&'a str),
+}
+
+/// Fails with `Integrity` saying `mismatch` unless the record `matches` the query.
+fn check_query(matches: bool, mismatch: impl FnOnce() -> String) -> Result<()> {
+    if matches {
+        Ok(())
+    } else {
+        Err(StorageError::Integrity(mismatch()))
+    }
+}
+
+/// The token a stored record encrypts, if it answers `query` and has not expired at
+/// `now` by its encrypted expiry; `None` if it has (`TIME-1`, whatever the inner store's
+/// expiry column says). Fails with `Integrity` if the record answers another query or
+/// its plaintext columns disagree with the encrypted copy.
+pub(super) fn open_token(
+    keys: &Keyring,
+    stored: &AuthToken,
+    query: TokenQuery<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<AuthToken>> {
+    // A read by id authenticates under the id asked for, so another record's ciphertext
+    // fails to decrypt wherever its row was copied.
+    let record_id = match query {
+        TokenQuery::Id(id) => id,
+        TokenQuery::User(_) | TokenQuery::AccessToken(_) => stored.token_id.as_str(),
+    };
+    let what = format!("token {record_id:?}");
     let (key_id, sealed) = parse_json_envelope(&stored.metadata, &what)?;
     let key = keys_for(keys, key_id, &what)?;
-    let plaintext = open(key, Domain::Token, &stored.token_id, &sealed)?;
+    let plaintext = open(key, Domain::Token, record_id, &sealed)?;
     let token: AuthToken = serde_json::from_slice(&plaintext)?;
+    match query {
+        TokenQuery::Id(id) => check_query(token.token_id == id, || {
+            format!(
+                "{what}: the inner store answered with token {:?}",
+                token.token_id
+            )
+        })?,
+        TokenQuery::User(user) => check_query(token.user_id == user, || {
+            format!(
+                "{what} of user {:?} was listed among the tokens of user {user:?}",
+                token.user_id
+            )
+        })?,
+        TokenQuery::AccessToken(access_token) => check_query(
+            bool::from(token.access_token.as_bytes().ct_eq(access_token.as_bytes())),
+            || format!("{what} was found by an access token it does not hold"),
+        )?,
+    }
+    if now >= token.expires_at {
+        return Ok(None);
+    }
     check_field(token.token_id == stored.token_id, &what, "token_id")?;
     check_field(token.user_id == stored.user_id, &what, "user_id")?;
     check_field(
@@ -242,7 +306,7 @@ pub(super) fn open_token(keys: &Keyring, stored: &AuthToken) -> Result<AuthToken
         &what,
         "access-token lookup hash",
     )?;
-    Ok(token)
+    Ok(Some(token))
 }
 
 /// The record the inner store keeps for `session`: ids and timestamps in the clear, the
@@ -269,13 +333,40 @@ pub(super) fn seal_session(key: &DerivedKeys, session: &SessionData) -> Result<S
     })
 }
 
-/// The session a stored record encrypts, after checking its plaintext columns.
-pub(super) fn open_session(keys: &Keyring, stored: &SessionData) -> Result<SessionData> {
-    let what = format!("session {:?}", stored.session_id);
+/// The session a stored record encrypts, if it answers `query` and has not expired at
+/// `now` by its encrypted expiry; as [`open_token`] otherwise.
+pub(super) fn open_session(
+    keys: &Keyring,
+    stored: &SessionData,
+    query: SessionQuery<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionData>> {
+    let record_id = match query {
+        SessionQuery::Id(id) => id,
+        SessionQuery::User(_) => stored.session_id.as_str(),
+    };
+    let what = format!("session {record_id:?}");
     let (key_id, sealed) = parse_json_envelope(&stored.data, &what)?;
     let key = keys_for(keys, key_id, &what)?;
-    let plaintext = open(key, Domain::Session, &stored.session_id, &sealed)?;
+    let plaintext = open(key, Domain::Session, record_id, &sealed)?;
     let session: SessionData = serde_json::from_slice(&plaintext)?;
+    match query {
+        SessionQuery::Id(id) => check_query(session.session_id == id, || {
+            format!(
+                "{what}: the inner store answered with session {:?}",
+                session.session_id
+            )
+        })?,
+        SessionQuery::User(user) => check_query(session.user_id == user, || {
+            format!(
+                "{what} of user {:?} was listed among the sessions of user {user:?}",
+                session.user_id
+            )
+        })?,
+    }
+    if now >= session.expires_at {
+        return Ok(None);
+    }
     check_field(session.session_id == stored.session_id, &what, "session_id")?;
     check_field(session.user_id == stored.user_id, &what, "user_id")?;
     check_field(
@@ -293,7 +384,7 @@ pub(super) fn open_session(keys: &Keyring, stored: &SessionData) -> Result<Sessi
         &what,
         "last_activity",
     )?;
-    Ok(session)
+    Ok(Some(session))
 }
 
 /// The bytes the inner store keeps for kv value `value` under `key`:

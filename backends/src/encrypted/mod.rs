@@ -12,8 +12,9 @@ use std::time::Duration;
 use authstore_spec::{
     AuthStorage, AuthToken, Result, SessionData, StorageError, async_trait, validate,
 };
-use subtle::ConstantTimeEq;
+use chrono::Utc;
 
+use self::envelope::{SessionQuery, TokenQuery};
 pub use self::key::{EncryptionKey, KeyError, Keyring};
 
 /// A wrapper that keeps every secret out of the inner storage: the inner store holds
@@ -58,12 +59,28 @@ pub use self::key::{EncryptionKey, KeyError, Keyring};
 ///   plaintext columns (ids, timestamps, lookup hash) disagree with its encrypted copy
 ///   also fails with `Integrity`, as does a record whose key id the [`Keyring`] lacks.
 ///   A listing that meets such a record fails as a whole rather than dropping it.
+/// - Every answer is bound to the request, checked on the decrypted record, not on the
+///   inner store's columns: `get_token(id)`, `get_session(id)` and `get_kv(key)`
+///   authenticate under the id or key asked for, so another record's row copied under it
+///   fails; every record of `list_user_tokens(u)` / `list_user_sessions(u)` has user `u`;
+///   `get_token_by_access_token(a)` answers only with a token whose access token is `a`.
+///   Anything else is `Integrity`.
+/// - Expiry is decided on the encrypted `expires_at` too: a token or session is
+///   invisible once the host's clock reaches it (`TIME-1`), whatever its expiry column
+///   says, so an expired record whose column was stretched, or an inner store serving
+///   expired records, stays invisible. A live record whose column was altered is
+///   `Integrity`.
 /// - Inputs are validated (SPEC.md section 10) on the values given, before anything is
 ///   encrypted: the inner store sees hashes and envelopes, so it cannot check them.
 ///
-/// Not protected: the inner store can delete records, serve an older version of a record
-/// (a replay of an earlier write of the same id), or change a kv entry's expiry, which is
-/// not encrypted.
+/// Not bound, because the inner store answers them from its plaintext columns and
+/// nothing authenticated comes back: [`count_active_sessions`](AuthStorage::count_active_sessions)
+/// (a stretched expiry column counts an expired session), [`list_kv_keys`](AuthStorage::list_kv_keys)
+/// (keys can be added, hidden or kept past expiry), whether a record exists for
+/// [`update_token`](AuthStorage::update_token) (`NotFound`) and whether an access token
+/// is held for `store_token`/`update_token` (`Conflict`). Also not protected: the inner
+/// store can delete records, serve an older version of a record (a replay of an earlier
+/// write of the same id), or change a kv entry's expiry, which is not encrypted.
 ///
 /// # Key rotation
 /// New writes use the keyring's current key; records written with an old key stay
@@ -77,8 +94,10 @@ pub use self::key::{EncryptionKey, KeyError, Keyring};
 /// known everywhere as old before it becomes current) leaves only that concurrent window.
 ///
 /// # Backend documentation (SPEC.md)
-/// - **Clock and timing** (`TIME-3`): none of its own; expiry is the inner store's, so
-///   use the inner store's [`TimingProfile`](authstore_spec::TimingProfile).
+/// - **Clock and timing** (`TIME-3`): the inner store's, and the host's: a token or
+///   session is visible only while both read before its expiry, so use the inner store's
+///   [`TimingProfile`](authstore_spec::TimingProfile) widened by the skew between the
+///   host's clock and the inner store's. Kv expiry is the inner store's alone.
 /// - **Default TTL** (`TTL-2`): the inner store's.
 /// - **Value limit** (`KV-5`): the inner store's limit minus 33 bytes of envelope.
 /// - **Atomicity**: each method makes one inner call, except token writes under a keyring
@@ -171,7 +190,9 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
         cooperate().await;
         validate::id("token id", token_id)?;
         match self.inner.get_token(token_id).await? {
-            Some(stored) => envelope::open_token(&self.keys, &stored).map(Some),
+            Some(stored) => {
+                envelope::open_token(&self.keys, &stored, TokenQuery::Id(token_id), Utc::now())
+            }
             None => Ok(None),
         }
     }
@@ -183,16 +204,12 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
         for key in keys {
             let hash = key.lookup_hash(access_token);
             if let Some(stored) = self.inner.get_token_by_access_token(&hash).await? {
-                let token = envelope::open_token(&self.keys, &stored)?;
-                // open_token already ties the hash to the decrypted access token; this
-                // compares the bearer value itself (ACC-4).
-                if !bool::from(token.access_token.as_bytes().ct_eq(access_token.as_bytes())) {
-                    return Err(StorageError::Integrity(format!(
-                        "token {:?} was found by an access token it does not hold",
-                        token.token_id
-                    )));
+                let query = TokenQuery::AccessToken(access_token);
+                // An expired holder under this key's hash leaves the access token free for
+                // a token under another key's (ACC-2).
+                if let Some(token) = envelope::open_token(&self.keys, &stored, query, Utc::now())? {
+                    return Ok(Some(token));
                 }
-                return Ok(Some(token));
             }
         }
         Ok(None)
@@ -224,10 +241,12 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
         cooperate().await;
         validate::id("user id", user_id)?;
         let stored = self.inner.list_user_tokens(user_id).await?;
-        stored
+        let now = Utc::now();
+        let query = TokenQuery::User(user_id);
+        let opened = stored
             .iter()
-            .map(|t| envelope::open_token(&self.keys, t))
-            .collect()
+            .map(|t| envelope::open_token(&self.keys, t, query, now));
+        opened.filter_map(Result::transpose).collect()
     }
 
     async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
@@ -241,7 +260,12 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
         cooperate().await;
         validate::id("session id", session_id)?;
         match self.inner.get_session(session_id).await? {
-            Some(stored) => envelope::open_session(&self.keys, &stored).map(Some),
+            Some(stored) => envelope::open_session(
+                &self.keys,
+                &stored,
+                SessionQuery::Id(session_id),
+                Utc::now(),
+            ),
             None => Ok(None),
         }
     }
@@ -255,10 +279,12 @@ impl<S: AuthStorage> AuthStorage for EncryptedStorage<S> {
         cooperate().await;
         validate::id("user id", user_id)?;
         let stored = self.inner.list_user_sessions(user_id).await?;
-        stored
+        let now = Utc::now();
+        let query = SessionQuery::User(user_id);
+        let opened = stored
             .iter()
-            .map(|s| envelope::open_session(&self.keys, s))
-            .collect()
+            .map(|s| envelope::open_session(&self.keys, s, query, now));
+        opened.filter_map(Result::transpose).collect()
     }
 
     async fn count_active_sessions(&self) -> Result<u64> {
