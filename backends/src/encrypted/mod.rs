@@ -1,4 +1,4 @@
-//! [`EncryptedStorage`]: AES-256-GCM encryption at rest over any [`AuthStorage`].
+//! [`EncryptedStorage`]: AES-256-GCM-SIV encryption at rest over any [`AuthStorage`].
 
 mod envelope;
 mod key;
@@ -39,7 +39,7 @@ pub use self::key::{EncryptionKey, KeyError, Keyring};
 ///   under a key derived from the encryption key (so the inner store can index access
 ///   tokens and enforce their uniqueness without seeing one). `refresh_token` and
 ///   `token_type` read as `None` and `scopes` as empty; `metadata` holds the envelope
-///   `{"v": 1, "kid": <key id>, "ct": "<base64 of nonce || ciphertext || tag>"}`, whose
+///   `{"v": 2, "kid": <key id>, "ct": "<base64 of nonce || ciphertext || tag>"}`, whose
 ///   ciphertext is the whole token as JSON.
 /// - **Sessions**: `session_id`, `user_id`, `created_at`, `expires_at`, `last_activity`;
 ///   `ip_address` and `user_agent` read as `None`, and `data` holds the same kind of
@@ -51,8 +51,19 @@ pub use self::key::{EncryptionKey, KeyError, Keyring};
 ///   written and read. Ciphertext lengths reveal plaintext lengths.
 ///
 /// # Guarantees
-/// - Every write uses a fresh random 96-bit nonce; with random nonces, NIST SP 800-38D
-///   allows about 2^32 encryptions per key, so rotate keys well before that.
+/// - Every write is sealed with AES-256-GCM-SIV (RFC 8452, envelope version 2) under a
+///   fresh random 96-bit nonce. Unlike AES-GCM, whose random nonces allow about 2^32
+///   encryptions per key (NIST SP 800-38D), GCM-SIV derives a key per nonce, which puts
+///   its per-key limits far beyond any store's write count (RFC 8452 section 9), and a
+///   repeated nonce reveals only whether two records (same id, same content) are equal,
+///   not the key stream; so no write is counted or refused. It costs about 0.5 us more
+///   per 300-byte record sealed and opened (`benches/benches/aead.rs`: 2.5 us against
+///   1.9 us for AES-256-GCM on the 2-core reference machine), far below one round trip
+///   to a server. Records of envelope version 1 (AES-256-GCM, written before) are still
+///   read, never written: each moves to version 2 when it is next written.
+/// - Key material is zeroed on drop: [`EncryptionKey`], the derived keys, and the
+///   ciphers' key schedules (the `zeroize` features of `aes-gcm`, `aes-gcm-siv` and
+///   `hmac`); `Debug` shows key ids only.
 /// - Each ciphertext is bound (as associated data) to its kind of record, its id or key,
 ///   the format version and its key id: a ciphertext altered, or moved to another record,
 ///   fails with [`StorageError::Integrity`] naming the record. A token or session whose
