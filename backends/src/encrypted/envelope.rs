@@ -2,7 +2,9 @@
 //! inner store holds, and opened and checked again on the way out.
 
 use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::consts::U32;
 use aes_gcm::aead::{AeadInOut, Key, KeyInit, Nonce, Tag};
+use aes_gcm_siv::Aes256GcmSiv;
 use authstore_spec::time::truncate_to_micros;
 use authstore_spec::{AuthToken, JsonMap, Result, SessionData, StorageError};
 use base64::Engine as _;
@@ -13,8 +15,13 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::key::{DerivedKeys, Keyring};
 
-/// Version of every envelope format below; bound into the associated data.
-const VERSION: u8 = 1;
+/// Version of the envelopes every write produces: AES-256-GCM-SIV (RFC 8452), whose
+/// random nonces carry no practical per-key budget and whose nonce reuse reveals only
+/// that two records are equal. Bound into the associated data.
+const VERSION: u8 = 2;
+/// Version of the envelopes written before version 2, with AES-256-GCM: still read, never
+/// written (a record moves to version 2 when it is next written).
+const VERSION_GCM: u8 = 1;
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
 /// kv envelope header: version byte and big-endian key id.
@@ -44,20 +51,20 @@ impl Domain {
 /// The associated data binding a ciphertext to its record:
 /// `"authstore.encrypted" 0 domain 0 version kid(4, BE) id`. Only the id varies in length
 /// and it comes last, so two different records never share associated data.
-fn associated_data(domain: Domain, key_id: u32, record_id: &str) -> Vec<u8> {
+fn associated_data(domain: Domain, version: u8, key_id: u32, record_id: &str) -> Vec<u8> {
     let label = domain.label();
     let mut aad = Vec::with_capacity(20 + label.len() + 6 + record_id.len());
     aad.extend_from_slice(b"authstore.encrypted\0");
     aad.extend_from_slice(label.as_bytes());
     aad.push(0);
-    aad.push(VERSION);
+    aad.push(version);
     aad.extend_from_slice(&key_id.to_be_bytes());
     aad.extend_from_slice(record_id.as_bytes());
     aad
 }
 
-/// Appends `nonce || ciphertext || tag` of `plaintext` to `out`, with a fresh random
-/// nonce.
+/// Appends `nonce || ciphertext || tag` of `plaintext` to `out`, sealed with
+/// AES-256-GCM-SIV (format [`VERSION`]) under a fresh random nonce.
 fn seal_into(
     key: &DerivedKeys,
     domain: Domain,
@@ -65,7 +72,7 @@ fn seal_into(
     plaintext: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<()> {
-    let mut nonce = Nonce::<Aes256Gcm>::default();
+    let mut nonce = Nonce::<Aes256GcmSiv>::default();
     getrandom::fill(nonce.as_mut_slice()).map_err(|err| StorageError::Backend {
         message: format!(
             "the operating system's random generator failed while encrypting {} {record_id:?}: {err}",
@@ -77,12 +84,11 @@ fn seal_into(
     out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(plaintext);
-    let cipher = cipher(key);
-    let aad = associated_data(domain, key.id, record_id);
-    let tag = cipher
+    let aad = associated_data(domain, VERSION, key.id, record_id);
+    let tag = cipher::<Aes256GcmSiv>(&key.siv)
         .encrypt_inout_detached(&nonce, &aad, (&mut out[start..]).into())
         .map_err(|_| {
-            // AES-GCM refuses only plaintexts of 64 GiB or more.
+            // AES-GCM-SIV refuses only plaintexts of 64 GiB or more.
             StorageError::InvalidInput(format!(
                 "{} {record_id:?} is too large to encrypt ({} bytes)",
                 domain.label(),
@@ -93,9 +99,11 @@ fn seal_into(
     Ok(())
 }
 
-/// The plaintext of `nonce || ciphertext || tag`, or `Integrity` naming the record.
+/// The plaintext of `nonce || ciphertext || tag` in envelope format `version`, or
+/// `Integrity` naming the record.
 fn open(
     key: &DerivedKeys,
+    version: u8,
     domain: Domain,
     record_id: &str,
     sealed: &[u8],
@@ -114,21 +122,54 @@ fn open(
     }
     let (nonce, rest) = sealed.split_at(NONCE_LEN);
     let (ciphertext, tag) = rest.split_at(rest.len() - TAG_LEN);
-    let nonce = Nonce::<Aes256Gcm>::try_from(nonce).map_err(|_| failed())?;
-    let tag = Tag::<Aes256Gcm>::try_from(tag).map_err(|_| failed())?;
     let mut buffer = Zeroizing::new(ciphertext.to_vec());
-    let cipher = cipher(key);
-    let aad = associated_data(domain, key.id, record_id);
-    cipher
-        .decrypt_inout_detached(&nonce, &aad, buffer.as_mut_slice().into(), &tag)
-        .map_err(|_| failed())?;
+    let aad = associated_data(domain, version, key.id, record_id);
+    let opened = match version {
+        VERSION => decrypt(
+            &cipher::<Aes256GcmSiv>(&key.siv),
+            nonce,
+            &aad,
+            &mut buffer,
+            tag,
+        ),
+        VERSION_GCM => decrypt(
+            &cipher::<Aes256Gcm>(&key.gcm),
+            nonce,
+            &aad,
+            &mut buffer,
+            tag,
+        ),
+        other => {
+            return Err(StorageError::Integrity(format!(
+                "{} {record_id:?} holds an envelope of unsupported version {other}",
+                domain.label()
+            )));
+        }
+    };
+    opened.ok_or_else(failed)?;
     Ok(buffer)
 }
 
-fn cipher(key: &DerivedKeys) -> Aes256Gcm {
-    let mut bytes = Key::<Aes256Gcm>::default();
-    bytes.copy_from_slice(key.cipher.as_slice());
-    let cipher = Aes256Gcm::new(&bytes);
+/// Decrypts `buffer` in place and checks `tag`; `None` if they do not authenticate.
+fn decrypt<C: AeadInOut>(
+    cipher: &C,
+    nonce: &[u8],
+    aad: &[u8],
+    buffer: &mut [u8],
+    tag: &[u8],
+) -> Option<()> {
+    let nonce = Nonce::<C>::try_from(nonce).ok()?;
+    let tag = Tag::<C>::try_from(tag).ok()?;
+    cipher
+        .decrypt_inout_detached(&nonce, aad, buffer.into(), &tag)
+        .ok()
+}
+
+/// A cipher keyed with `key`; the stack copy of the key is zeroed, and the cipher's key
+/// schedule zeroes itself on drop (the `zeroize` features).
+fn cipher<C: KeyInit<KeySize = U32>>(key: &[u8; 32]) -> C {
+    let mut bytes = Key::<C>::from(*key);
+    let cipher = C::new(&bytes);
     bytes.as_mut_slice().zeroize();
     cipher
 }
@@ -142,7 +183,7 @@ fn keys_for<'k>(keys: &'k Keyring, key_id: u32, what: &str) -> Result<&'k Derive
 }
 
 /// The JSON envelope kept in a token's metadata or a session's data:
-/// `{"v": 1, "kid": <key id>, "ct": base64(nonce || ciphertext || tag)}`.
+/// `{"v": 2, "kid": <key id>, "ct": base64(nonce || ciphertext || tag)}`.
 fn json_envelope(key_id: u32, sealed: &[u8]) -> JsonMap {
     let mut map = JsonMap::new();
     map.insert("v".into(), VERSION.into());
@@ -151,8 +192,9 @@ fn json_envelope(key_id: u32, sealed: &[u8]) -> JsonMap {
     map
 }
 
-/// The key id and sealed bytes of a JSON envelope; `what` names the record in errors.
-fn parse_json_envelope(map: &JsonMap, what: &str) -> Result<(u32, Vec<u8>)> {
+/// The format version, key id and sealed bytes of a JSON envelope; `what` names the
+/// record in errors.
+fn parse_json_envelope(map: &JsonMap, what: &str) -> Result<(u8, u32, Vec<u8>)> {
     let malformed = |detail: &str| {
         StorageError::Integrity(format!(
             "{what} holds no valid encryption envelope in the inner store: {detail}"
@@ -161,11 +203,12 @@ fn parse_json_envelope(map: &JsonMap, what: &str) -> Result<(u32, Vec<u8>)> {
     if map.len() != 3 {
         return Err(malformed("expected exactly the fields v, kid and ct"));
     }
-    match map.get("v").and_then(serde_json::Value::as_u64) {
-        Some(v) if v == u64::from(VERSION) => {}
+    let version = match map.get("v").and_then(serde_json::Value::as_u64) {
+        Some(v) if v == u64::from(VERSION) => VERSION,
+        Some(v) if v == u64::from(VERSION_GCM) => VERSION_GCM,
         Some(v) => return Err(malformed(&format!("unsupported envelope version {v}"))),
         None => return Err(malformed("missing or non-numeric version \"v\"")),
-    }
+    };
     let key_id = map
         .get("kid")
         .and_then(serde_json::Value::as_u64)
@@ -176,7 +219,7 @@ fn parse_json_envelope(map: &JsonMap, what: &str) -> Result<(u32, Vec<u8>)> {
         .and_then(serde_json::Value::as_str)
         .and_then(|ct| BASE64.decode(ct).ok())
         .ok_or_else(|| malformed("missing or non-base64 ciphertext \"ct\""))?;
-    Ok((key_id, sealed))
+    Ok((version, key_id, sealed))
 }
 
 fn same_instant(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
@@ -216,14 +259,78 @@ pub(super) fn seal_token(key: &DerivedKeys, token: &AuthToken) -> Result<AuthTok
     })
 }
 
-/// The token a stored record encrypts, after checking that its plaintext columns agree
-/// with the encrypted copy.
-pub(super) fn open_token(keys: &Keyring, stored: &AuthToken) -> Result<AuthToken> {
-    let what = format!("token {:?}", stored.token_id);
-    let (key_id, sealed) = parse_json_envelope(&stored.metadata, &what)?;
+/// What a token read asked the inner store for: the record it answers with must be that
+/// one (issue 14: the inner store, or whoever writes to it, chooses what it answers).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum TokenQuery<'a> {
+    /// `get_token(id)`.
+    Id(&'a str),
+    /// `list_user_tokens(user)`.
+    User(&'a str),
+    /// `get_token_by_access_token(access_token)`.
+    AccessToken(&'a str),
+}
+
+/// What a session read asked the inner store for.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum SessionQuery<'a> {
+    /// `get_session(id)`.
+    Id(&'a str),
+    /// `list_user_sessions(user)`.
+    User(&'a str),
+}
+
+/// Fails with `Integrity` saying `mismatch` unless the record `matches` the query.
+fn check_query(matches: bool, mismatch: impl FnOnce() -> String) -> Result<()> {
+    if matches {
+        Ok(())
+    } else {
+        Err(StorageError::Integrity(mismatch()))
+    }
+}
+
+/// The token a stored record encrypts, if it answers `query` and has not expired at
+/// `now` by its encrypted expiry; `None` if it has (`TIME-1`, whatever the inner store's
+/// expiry column says). Fails with `Integrity` if the record answers another query or
+/// its plaintext columns disagree with the encrypted copy.
+pub(super) fn open_token(
+    keys: &Keyring,
+    stored: &AuthToken,
+    query: TokenQuery<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<AuthToken>> {
+    // A read by id authenticates under the id asked for, so another record's ciphertext
+    // fails to decrypt wherever its row was copied.
+    let record_id = match query {
+        TokenQuery::Id(id) => id,
+        TokenQuery::User(_) | TokenQuery::AccessToken(_) => stored.token_id.as_str(),
+    };
+    let what = format!("token {record_id:?}");
+    let (version, key_id, sealed) = parse_json_envelope(&stored.metadata, &what)?;
     let key = keys_for(keys, key_id, &what)?;
-    let plaintext = open(key, Domain::Token, &stored.token_id, &sealed)?;
+    let plaintext = open(key, version, Domain::Token, record_id, &sealed)?;
     let token: AuthToken = serde_json::from_slice(&plaintext)?;
+    match query {
+        TokenQuery::Id(id) => check_query(token.token_id == id, || {
+            format!(
+                "{what}: the inner store answered with token {:?}",
+                token.token_id
+            )
+        })?,
+        TokenQuery::User(user) => check_query(token.user_id == user, || {
+            format!(
+                "{what} of user {:?} was listed among the tokens of user {user:?}",
+                token.user_id
+            )
+        })?,
+        TokenQuery::AccessToken(access_token) => check_query(
+            bool::from(token.access_token.as_bytes().ct_eq(access_token.as_bytes())),
+            || format!("{what} was found by an access token it does not hold"),
+        )?,
+    }
+    if now >= token.expires_at {
+        return Ok(None);
+    }
     check_field(token.token_id == stored.token_id, &what, "token_id")?;
     check_field(token.user_id == stored.user_id, &what, "user_id")?;
     check_field(
@@ -242,7 +349,7 @@ pub(super) fn open_token(keys: &Keyring, stored: &AuthToken) -> Result<AuthToken
         &what,
         "access-token lookup hash",
     )?;
-    Ok(token)
+    Ok(Some(token))
 }
 
 /// The record the inner store keeps for `session`: ids and timestamps in the clear, the
@@ -269,13 +376,40 @@ pub(super) fn seal_session(key: &DerivedKeys, session: &SessionData) -> Result<S
     })
 }
 
-/// The session a stored record encrypts, after checking its plaintext columns.
-pub(super) fn open_session(keys: &Keyring, stored: &SessionData) -> Result<SessionData> {
-    let what = format!("session {:?}", stored.session_id);
-    let (key_id, sealed) = parse_json_envelope(&stored.data, &what)?;
+/// The session a stored record encrypts, if it answers `query` and has not expired at
+/// `now` by its encrypted expiry; as [`open_token`] otherwise.
+pub(super) fn open_session(
+    keys: &Keyring,
+    stored: &SessionData,
+    query: SessionQuery<'_>,
+    now: DateTime<Utc>,
+) -> Result<Option<SessionData>> {
+    let record_id = match query {
+        SessionQuery::Id(id) => id,
+        SessionQuery::User(_) => stored.session_id.as_str(),
+    };
+    let what = format!("session {record_id:?}");
+    let (version, key_id, sealed) = parse_json_envelope(&stored.data, &what)?;
     let key = keys_for(keys, key_id, &what)?;
-    let plaintext = open(key, Domain::Session, &stored.session_id, &sealed)?;
+    let plaintext = open(key, version, Domain::Session, record_id, &sealed)?;
     let session: SessionData = serde_json::from_slice(&plaintext)?;
+    match query {
+        SessionQuery::Id(id) => check_query(session.session_id == id, || {
+            format!(
+                "{what}: the inner store answered with session {:?}",
+                session.session_id
+            )
+        })?,
+        SessionQuery::User(user) => check_query(session.user_id == user, || {
+            format!(
+                "{what} of user {:?} was listed among the sessions of user {user:?}",
+                session.user_id
+            )
+        })?,
+    }
+    if now >= session.expires_at {
+        return Ok(None);
+    }
     check_field(session.session_id == stored.session_id, &what, "session_id")?;
     check_field(session.user_id == stored.user_id, &what, "user_id")?;
     check_field(
@@ -293,7 +427,7 @@ pub(super) fn open_session(keys: &Keyring, stored: &SessionData) -> Result<Sessi
         &what,
         "last_activity",
     )?;
-    Ok(session)
+    Ok(Some(session))
 }
 
 /// The bytes the inner store keeps for kv value `value` under `key`:
@@ -314,7 +448,7 @@ pub(super) fn open_kv(keys: &Keyring, key: &str, stored: &[u8]) -> Result<Vec<u8
             "{what} holds an empty value in the inner store, not an encryption envelope"
         )));
     };
-    if version != VERSION {
+    if version != VERSION && version != VERSION_GCM {
         return Err(StorageError::Integrity(format!(
             "{what} holds an envelope of unsupported version {version}"
         )));
@@ -325,7 +459,7 @@ pub(super) fn open_kv(keys: &Keyring, key: &str, stored: &[u8]) -> Result<Vec<u8
         )));
     };
     let derived = keys_for(keys, u32::from_be_bytes(*kid), &what)?;
-    let plaintext = open(derived, Domain::Kv, key, sealed)?;
+    let plaintext = open(derived, version, Domain::Kv, key, sealed)?;
     // The caller owns the returned value; only intermediate copies are zeroed.
     Ok(plaintext.to_vec())
 }
@@ -363,11 +497,12 @@ mod tests {
 
     #[test]
     fn associated_data_separates_domains_and_ids() {
-        let a = associated_data(Domain::Token, 1, "x");
-        assert_ne!(a, associated_data(Domain::Session, 1, "x"));
-        assert_ne!(a, associated_data(Domain::Kv, 1, "x"));
-        assert_ne!(a, associated_data(Domain::Token, 2, "x"));
-        assert_ne!(a, associated_data(Domain::Token, 1, "y"));
+        let a = associated_data(Domain::Token, VERSION, 1, "x");
+        assert_ne!(a, associated_data(Domain::Session, VERSION, 1, "x"));
+        assert_ne!(a, associated_data(Domain::Kv, VERSION, 1, "x"));
+        assert_ne!(a, associated_data(Domain::Token, VERSION_GCM, 1, "x"));
+        assert_ne!(a, associated_data(Domain::Token, VERSION, 2, "x"));
+        assert_ne!(a, associated_data(Domain::Token, VERSION, 1, "y"));
     }
 
     #[test]
@@ -375,15 +510,73 @@ mod tests {
         let mut map = json_envelope(1, b"sealed");
         assert_eq!(
             parse_json_envelope(&map, "t").unwrap(),
-            (1, b"sealed".to_vec())
+            (VERSION, 1, b"sealed".to_vec())
         );
         map.insert("x".into(), 1.into());
         assert!(parse_json_envelope(&map, "t").is_err());
         let mut map = json_envelope(1, b"sealed");
-        map.insert("v".into(), 2.into());
+        map.insert("v".into(), 3.into());
         assert!(parse_json_envelope(&map, "t").is_err());
         let mut map = json_envelope(1, b"sealed");
         map.insert("kid".into(), (u64::from(u32::MAX) + 1).into());
         assert!(parse_json_envelope(&map, "t").is_err());
+    }
+
+    /// Envelopes of format version 1 (AES-256-GCM), written by the code before version 2
+    /// with key id 5 and material `[5; 32]`.
+    const V1_KV: &str =
+        "010000000584ea771247484821a9b8c743bea2bacc9e80b72805d622c2591c25030752a53257";
+    const V1_TOKEN: &str = r#"{"token_id":"t","user_id":"alice","access_token":"d505f65d1ead624bc4b32a09e8f12a01edb067df3e38e57f20e27529441916b4","refresh_token":null,"token_type":null,"scopes":[],"issued_at":"2026-11-30T16:00:00Z","expires_at":"2100-01-01T00:00:00Z","metadata":{"ct":"cXErGNkwAlOWIqnJhe+XBVgNJBecU8YlIuKaebZ5YtYgOaOTKvlTSZr8ehw3K3SVB2DwrFDIWtowIC22o3L22iWgpGwG+yZtnjhIky46HchpBPrZ8o4hfjxyu8aHOggmqjUcRWOhOBwGuas9v2Nye/jzNgDE+ab0rddZw99EJtbpb4VL/7yJt10bDnVcLkkX0keROUGWJ+vZu2RVSXM2c5untMJQiCZUa1wNbSi0DhZvXJAiD68nPw01ETqn78Ci6fhAnP065M0c49UE/Emdaqon0ahlSpwxxbzTpQ==","kid":5,"v":1}}"#;
+    const V1_SESSION: &str = r#"{"session_id":"s","user_id":"alice","created_at":"2026-11-30T16:00:00Z","expires_at":"2100-01-01T00:00:00Z","last_activity":"2026-11-30T16:00:00Z","ip_address":null,"user_agent":null,"data":{"ct":"EYG/cODPcYCLLz3GWG0ClRfZwyTx6LlKnC9UDLGehmGcro3gLfZmGj0gmEPbyXvf/c4oQUv7jmsMk+yqq4A4MXKvXDPuDeOP0gAnrUbybuLTn0PD0YSb1JchNBI0IBlqScMU5E/AkFwFxeOHAn4YNAtDvDKm/diM44taujETDDjBsTEDtvIfwL4T3bgHOQLehm3c5dcs1Mal5F8hphMMtmzjmgDCrzDrsgMuE4TgxlKIuK0TE+YHD+nObiqU1HHEGWnlpKtgxd708FQlnhZltweQVg270mhuFMOWoVU=","kid":5,"v":1}}"#;
+
+    fn from_hex(hex: &str) -> Vec<u8> {
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn version_1_gcm_envelopes_still_open() {
+        let ring = ring();
+        let now = Utc::now();
+        assert_eq!(open_kv(&ring, "k", &from_hex(V1_KV)).unwrap(), b"value");
+        let stored: AuthToken = serde_json::from_str(V1_TOKEN).unwrap();
+        let token = open_token(&ring, &stored, TokenQuery::Id("t"), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (token.user_id.as_str(), token.access_token.as_str()),
+            ("alice", "at-t")
+        );
+        let stored: SessionData = serde_json::from_str(V1_SESSION).unwrap();
+        let session = open_session(&ring, &stored, SessionQuery::Id("s"), now)
+            .unwrap()
+            .unwrap();
+        assert_eq!(session.user_id, "alice");
+    }
+
+    #[test]
+    fn the_version_is_authenticated() {
+        let ring = ring();
+        // A version 1 envelope relabelled as version 2, and a version 2 one as version 1.
+        let mut kv = from_hex(V1_KV);
+        kv[0] = VERSION;
+        assert!(matches!(
+            open_kv(&ring, "k", &kv),
+            Err(StorageError::Integrity(_))
+        ));
+        let mut kv = seal_kv(ring.current(), "k", b"value").unwrap();
+        kv[0] = VERSION_GCM;
+        assert!(matches!(
+            open_kv(&ring, "k", &kv),
+            Err(StorageError::Integrity(_))
+        ));
+        let mut stored: AuthToken = serde_json::from_str(V1_TOKEN).unwrap();
+        stored.metadata.insert("v".into(), VERSION.into());
+        assert!(matches!(
+            open_token(&ring, &stored, TokenQuery::Id("t"), Utc::now()),
+            Err(StorageError::Integrity(_))
+        ));
     }
 }

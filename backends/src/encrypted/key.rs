@@ -16,7 +16,8 @@ type HmacSha256 = Hmac<Sha256>;
 const KEY_LEN: usize = 32;
 
 // Labels for the derived keys. A new purpose gets a new label; never reuse one.
-const CIPHER_LABEL: &[u8] = b"authstore.encrypted v1: AES-256-GCM record key";
+const GCM_LABEL: &[u8] = b"authstore.encrypted v1: AES-256-GCM record key";
+const SIV_LABEL: &[u8] = b"authstore.encrypted v2: AES-256-GCM-SIV record key";
 const LOOKUP_LABEL: &[u8] = b"authstore.encrypted v1: HMAC-SHA256 access-token lookup key";
 
 /// Why key material was rejected, or a keyring could not be built.
@@ -210,12 +211,14 @@ impl fmt::Debug for Keyring {
     }
 }
 
-/// The two purpose-bound keys derived from one [`EncryptionKey`]; the material itself is
-/// not kept.
+/// The purpose-bound keys derived from one [`EncryptionKey`]; the material itself is not
+/// kept. Each cipher has its own key, so no key serves two algorithms.
 pub(super) struct DerivedKeys {
     pub(super) id: u32,
-    /// AES-256-GCM key for record contents.
-    pub(super) cipher: Zeroizing<[u8; KEY_LEN]>,
+    /// AES-256-GCM-SIV key for record contents (envelope version 2, every write).
+    pub(super) siv: Zeroizing<[u8; KEY_LEN]>,
+    /// AES-256-GCM key for record contents of envelope version 1 (read only).
+    pub(super) gcm: Zeroizing<[u8; KEY_LEN]>,
     /// HMAC-SHA256 key for the access-token lookup hash.
     lookup: Zeroizing<[u8; KEY_LEN]>,
 }
@@ -226,7 +229,8 @@ impl DerivedKeys {
         // give independent keys (HKDF-Expand with a single output block).
         Self {
             id: key.id,
-            cipher: hmac_sha256(&key.material, CIPHER_LABEL),
+            siv: hmac_sha256(&key.material, SIV_LABEL),
+            gcm: hmac_sha256(&key.material, GCM_LABEL),
             lookup: hmac_sha256(&key.material, LOOKUP_LABEL),
         }
     }
@@ -285,8 +289,11 @@ mod tests {
     fn derived_keys_differ_from_material_and_each_other() {
         let key = EncryptionKey::new(1, [7u8; KEY_LEN]);
         let derived = DerivedKeys::derive(&key);
-        assert_ne!(*derived.cipher, *derived.lookup);
-        assert_ne!(*derived.cipher, [7u8; KEY_LEN]);
+        assert_ne!(*derived.siv, *derived.lookup);
+        assert_ne!(*derived.gcm, *derived.lookup);
+        assert_ne!(*derived.siv, *derived.gcm);
+        assert_ne!(*derived.siv, [7u8; KEY_LEN]);
+        assert_ne!(*derived.gcm, [7u8; KEY_LEN]);
         assert_ne!(*derived.lookup, [7u8; KEY_LEN]);
         let hash = derived.lookup_hash("at");
         assert_eq!(hash.len(), 64);

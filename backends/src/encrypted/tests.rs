@@ -11,6 +11,8 @@ use serde_json::json;
 use super::{EncryptedStorage, EncryptionKey, Keyring};
 use crate::MemoryStorage;
 
+mod tampering;
+
 const HOUR: Duration = Duration::from_secs(3600);
 
 fn key1() -> EncryptionKey {
@@ -402,14 +404,20 @@ async fn altered_plaintext_columns_fail_with_integrity() {
         .store_token(&a.clone().with_access_token(b_hash))
         .await
         .unwrap();
-    assert_integrity(s.get_token_by_access_token("at-b").await, "lookup hash");
+    assert_integrity(
+        s.get_token_by_access_token("at-b").await,
+        "found by an access token it does not hold",
+    );
 
     let stored = inner.get_session("s").await.unwrap().unwrap();
     inner
         .store_session("s", &stored.with_user_id("mallory"))
         .await
         .unwrap();
-    assert_integrity(s.list_user_sessions("mallory").await, "user_id");
+    assert_integrity(
+        s.list_user_sessions("mallory").await,
+        "listed among the sessions of user \"mallory\"",
+    );
 }
 
 #[tokio::test]
