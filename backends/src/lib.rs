@@ -2,7 +2,7 @@
 //! backends.
 //!
 //! Always compiled: [`MemoryStorage`] (the reference in-process backend),
-//! [`UnifiedStorage`] (DashMap, memory-accounted) and [`EncryptedStorage`] (AES-256-GCM
+//! [`UnifiedStorage`] (DashMap, memory-accounted) and [`EncryptedStorage`] (AES-256-GCM-SIV
 //! wrapper over any backend). Server backends come with their feature flags:
 //! `postgres-storage` (default), `mysql-storage`, `redis-storage`, `tiered-storage`.
 
