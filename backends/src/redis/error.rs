@@ -4,8 +4,9 @@ use ::redis::{ErrorKind, RedisError};
 use authstore_spec::StorageError;
 
 /// `err`, met while doing `operation`, as a [`StorageError`]: connection failures,
-/// timeouts and transient cluster states (`TRYAGAIN`, `CLUSTERDOWN`, redirections, a
-/// master that is down, loading or read-only after a failover) are
+/// timeouts, a server busy running another script (`BUSY`) and transient cluster states
+/// (`TRYAGAIN`, `CLUSTERDOWN`, redirections, a master that is down, loading or read-only
+/// after a failover) are
 /// [`Unavailable`](StorageError::Unavailable), worth retrying; `OOM` (the server's
 /// `maxmemory` reached) is [`CapacityExceeded`](StorageError::CapacityExceeded); anything
 /// else (script
@@ -37,9 +38,11 @@ fn is_unavailable(err: &RedisError) -> bool {
         || err.code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
 }
 
-/// Server error codes of states that pass: a cluster reconfiguring or failing over, a
-/// server loading its data, a former master that is now a read-only replica.
-const TRANSIENT_CODES: [&str; 7] = [
+/// Server error codes of states that pass: a server busy with a long script, a cluster
+/// reconfiguring or failing over, a server loading its data, a former master that is
+/// now a read-only replica.
+const TRANSIENT_CODES: [&str; 8] = [
+    "BUSY",
     "TRYAGAIN",
     "CLUSTERDOWN",
     "MASTERDOWN",
@@ -77,8 +80,23 @@ mod tests {
             storage_error("store_kv", full).kind(),
             Kind::CapacityExceeded
         );
-        let moved = ::redis::make_extension_error("CLUSTERDOWN".into(), None);
-        assert_eq!(storage_error("get_kv", moved).kind(), Kind::Unavailable);
+        for code in [
+            "BUSY",
+            "LOADING",
+            "MASTERDOWN",
+            "TRYAGAIN",
+            "CLUSTERDOWN",
+            "READONLY",
+        ] {
+            let transient = ::redis::make_extension_error(code.into(), Some("detail".into()));
+            assert_eq!(
+                storage_error("get_kv", transient).kind(),
+                Kind::Unavailable,
+                "{code}"
+            );
+        }
+        let unknown = ::redis::make_extension_error("WRONGTYPE".into(), None);
+        assert_eq!(storage_error("get_kv", unknown).kind(), Kind::Backend);
         assert_eq!(
             timed_out("get_kv", std::time::Duration::from_secs(1)).kind(),
             Kind::Unavailable

@@ -29,6 +29,16 @@ use self::scripts::SCRIPTS;
 /// fail with [`StorageError::CapacityExceeded`].
 const MAX_VALUE_BYTES: usize = 64 << 20;
 
+/// Index entries one `cleanup_expired` script call removes at most, so a cleanup of a
+/// million expired items never holds the server for long (1.6 ms per call on average,
+/// 8.2 ms at the longest, on a loaded 2-core machine: benches/PROFILE.md); the calls
+/// repeat until done.
+const CLEANUP_BATCH: u64 = 500;
+
+/// Index members one `list_kv_keys` script call reads at most (each an `EXISTS`); the
+/// calls repeat, each from where the last stopped, until the range is exhausted.
+const LIST_BATCH: u64 = 1000;
+
 /// How long an operation may wait for Redis unless configured otherwise.
 const DEFAULT_OPERATION_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -267,14 +277,22 @@ async fn within<T>(
 /// the keyspace. Ids and keys are used verbatim and cannot alias one another (`NS-2`).
 ///
 /// # Operations
-/// Every method is one round trip: a plain `GET`/`HGET` for point reads, otherwise one
-/// Lua script (`EVALSHA`), which Redis runs atomically, so each index change is all or
-/// nothing and no reader sees a token without its access index entry or an entry that
-/// points at another token (`CON-*`). Scripts are loaded when the storage connects; if
+/// Every method but two is one round trip: a plain `GET`/`HGET` for point reads,
+/// otherwise one Lua script (`EVALSHA`), which Redis runs atomically, so each index
+/// change is all or nothing and no reader sees a token without its access index entry or
+/// an entry that points at another token (`CON-*`). The two are `list_kv_keys` and
+/// `cleanup_expired`, whose work grows with the data: they run their script in batches
+/// (1000 listed members, 500 removed index entries per call), so no call holds the
+/// server for long (a cleanup of a million expired items: longest call in
+/// benches/PROFILE.md). Each batch is atomic; a listing as a whole is not a snapshot: a
+/// key live throughout it is returned exactly once, in byte order, while a key written
+/// or deleted during it may or may not be. A cleanup removes the index entries of what
+/// had expired when it began. Scripts are loaded when the storage connects; if
 /// the server loses them (restart, failover, `SCRIPT FLUSH`), the next call sends its
 /// script whole, once. Costs: point operations O(1) (plus O(log n) index updates),
 /// `count_active_sessions` one `ZCOUNT`, user listings proportional to the user's items,
-/// `list_kv_keys` one `ZRANGEBYLEX` plus the keys returned (`TOK-11`, `CNT-3`, `LST-7`).
+/// `list_kv_keys` one `ZRANGEBYLEX` per 1000 keys plus the keys returned (`TOK-11`,
+/// `CNT-3`, `LST-7`).
 ///
 /// # Time and expiry
 /// - **Clock** (SPEC.md `TIME-3`): the Redis server's. Tokens and sessions get
@@ -290,7 +308,8 @@ async fn within<T>(
 ///   [`Duration::MAX`], means none).
 /// - **Cleanup** (`CLN-3`): Redis deletes expired items itself. Index entries of expired
 ///   items are dropped when a listing meets them, a few by every write, and all by
-///   [`cleanup_expired`](AuthStorage::cleanup_expired) (one script, O(expired entries)).
+///   [`cleanup_expired`](AuthStorage::cleanup_expired) (O(expired entries), in batches of
+///   500).
 ///
 /// # Limits and visibility
 /// - **Value limit** (`KV-5`): 64 MiB per kv value; larger values fail with
@@ -719,36 +738,49 @@ impl AuthStorage for RedisStorage {
 
     async fn list_kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
         validate::prefix(prefix)?;
-        let (min, max) = lex_range(prefix);
-        let keys: Vec<Vec<u8>> = self
-            .eval(
-                "list_kv_keys",
-                &SCRIPTS.list_kv,
-                &self.ns.kv_index(),
-                &[&min, &max],
-            )
-            .await?;
-        keys.into_iter()
-            .map(|key| {
-                String::from_utf8(key).map_err(|err| {
+        let (mut min, max) = lex_range(prefix);
+        let limit = LIST_BATCH.to_string();
+        let mut keys = Vec::new();
+        loop {
+            let batch: Vec<Vec<u8>> = self
+                .eval(
+                    "list_kv_keys",
+                    &SCRIPTS.list_kv,
+                    &self.ns.kv_index(),
+                    &[&min, &max, limit.as_bytes()],
+                )
+                .await?;
+            let mut batch = batch.into_iter();
+            let cursor = batch.next().unwrap_or_default();
+            for key in batch {
+                keys.push(String::from_utf8(key).map_err(|err| {
                     StorageError::serialization("a kv key listed by Redis is not UTF-8", err)
-                })
-            })
-            .collect()
+                })?);
+            }
+            if cursor.is_empty() {
+                return Ok(keys);
+            }
+            // The next batch starts after the last member read: each key once, in order.
+            min = [b"(".as_slice(), &cursor].concat();
+        }
     }
 
     async fn cleanup_expired(&self) -> Result<()> {
-        let status: i64 = self
-            .eval(
-                "cleanup_expired",
-                &SCRIPTS.cleanup,
-                &self.ns.tokens_index(),
-                &[],
-            )
-            .await?;
-        match status {
-            0 => Ok(()),
-            other => Err(unexpected("cleanup_expired", other)),
+        let limit = CLEANUP_BATCH.to_string();
+        let mut cutoff = String::new();
+        loop {
+            let (first_cutoff, removed): (String, u64) = self
+                .eval(
+                    "cleanup_expired",
+                    &SCRIPTS.cleanup,
+                    &self.ns.tokens_index(),
+                    &[cutoff.as_bytes(), limit.as_bytes()],
+                )
+                .await?;
+            if removed < CLEANUP_BATCH {
+                return Ok(());
+            }
+            cutoff = first_cutoff;
         }
     }
 }

@@ -381,7 +381,10 @@ impl Core {
             Entry::Vacant(vacant) => {
                 if live {
                     self.budget.replace(0, new_bytes, &what())?;
-                    vacant.insert(entry);
+                    // `insert` gives back the guard of the shard: the key index is
+                    // updated before it drops, or a `delete_kv` in between would remove
+                    // the entry and leave this index entry behind for good.
+                    let _shard = vacant.insert(entry);
                     self.kv_keys.get_or_insert(key.to_owned());
                 }
             }

@@ -162,6 +162,70 @@ async fn accounting_is_exact_after_concurrent_mixes() {
     check(&s);
 }
 
+/// `store_kv` of a new key racing with `delete_kv` of it: the key index must never keep a
+/// key the map no longer holds. Each round uses a fresh key: the deleter deletes it over
+/// and over while the writer stores it once, then deletes it a last time, so the map ends
+/// empty and a stray index entry (which `delete_kv` cannot remove, having no entry to
+/// find) stays to be seen. Listings, stats and the budget must agree with the map too.
+/// The two sides run on blocking threads of the runtime, truly in parallel: the
+/// operations never await, so two async tasks on one worker would never interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn racing_store_and_delete_of_a_new_key_leave_no_stray_index_entry() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    const ROUNDS: usize = 2_000;
+    let s = UnifiedStorage::new();
+    let runtime = tokio::runtime::Handle::current();
+    // The round the deleter is in, and how many rounds the writer has finished.
+    let deleting = Arc::new(AtomicUsize::new(usize::MAX));
+    let written = Arc::new(AtomicUsize::new(0));
+    let writer = {
+        let (s, runtime) = (s.clone(), runtime.clone());
+        let (deleting, written) = (Arc::clone(&deleting), Arc::clone(&written));
+        tokio::task::spawn_blocking(move || {
+            for round in 0..ROUNDS {
+                while deleting.load(Ordering::Acquire) != round {
+                    std::thread::yield_now();
+                }
+                runtime
+                    .block_on(s.store_kv(&format!("k{round}"), b"v", None))
+                    .unwrap();
+                written.store(round + 1, Ordering::Release);
+            }
+        })
+    };
+    let deleter = {
+        let s = s.clone();
+        tokio::task::spawn_blocking(move || {
+            for round in 0..ROUNDS {
+                let key = format!("k{round}");
+                deleting.store(round, Ordering::Release);
+                loop {
+                    let writer_done = written.load(Ordering::Acquire) > round;
+                    runtime.block_on(s.delete_kv(&key)).unwrap();
+                    if writer_done {
+                        break;
+                    }
+                }
+            }
+        })
+    };
+    writer.await.unwrap();
+    deleter.await.unwrap();
+    let stray: Vec<String> = s.core.kv_keys.iter().map(|k| k.value().clone()).collect();
+    assert_eq!(s.core.kv.len(), 0, "every key was deleted last");
+    assert!(
+        stray.is_empty(),
+        "{} key index entries without an entry, e.g. {:?}",
+        stray.len(),
+        &stray[..stray.len().min(5)]
+    );
+    assert_eq!(s.list_kv_keys("").await.unwrap(), Vec::<String>::new());
+    assert_eq!(s.get_stats().entries, 0);
+    assert_eq!(s.get_stats().memory_bytes, 0);
+    check(&s);
+}
+
 #[tokio::test]
 async fn accounting_follows_overwrite_delete_and_cleanup() {
     let s = UnifiedStorage::new();

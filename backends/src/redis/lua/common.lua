@@ -70,8 +70,8 @@ local function remove_session(key, id)
 end
 
 -- Removes the entries of items that expired before `now` from a global owner index and
--- from their owner's index: at most `limit` of them, or all when `limit` is nil. The item
--- keys themselves are expired by Redis. A per-user score equals the global one for the
+-- from their owner's index: at most `limit` of them, or all when `limit` is nil; returns
+-- how many it removed. The item keys themselves are expired by Redis. A per-user score equals the global one for the
 -- same pair, so an expired global entry never removes a live per-user entry; the score
 -- check only guards that invariant.
 local function prune_owned(index, user_key, now, limit)
@@ -91,10 +91,11 @@ local function prune_owned(index, user_key, now, limit)
     end
     redis.call('ZREM', index, m)
   end
+  return #expired
 end
 
 -- Removes kv keys that expired before `now` from the key listing and the expiry index:
--- at most `limit` of them, or all when `limit` is nil.
+-- at most `limit` of them, or all when `limit` is nil; returns how many it removed.
 local function prune_kv(now, limit)
   local bound = '(' .. int(now)
   local expired
@@ -107,6 +108,7 @@ local function prune_kv(now, limit)
     redis.call('ZREM', kv_index, key)
     redis.call('ZREM', kv_expiry_index, key)
   end
+  return #expired
 end
 
 -- How many expired index entries a write removes on the way (SPEC.md CLN-3): more than the
