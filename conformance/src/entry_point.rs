@@ -186,15 +186,7 @@ where
     let filter = report.provenance.filter.clone();
     let written = match collector::write_merged(&out_dir, report.backends.clone(), filter) {
         Ok(files) => {
-            println!(
-                "reports: {}, {}, {}",
-                files.json.display(),
-                files.junit.display(),
-                files.markdown.display()
-            );
-            for statement in &files.statements {
-                println!("conformance statement: {}", statement.display());
-            }
+            println!("{files}");
             true
         }
         Err(err) => {

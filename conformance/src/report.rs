@@ -1,7 +1,7 @@
 //! [`Report`]: the verdicts of a run, per backend and scenario, and its writers (JSON,
 //! JUnit XML, Markdown, terminal matrix).
 
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -203,6 +203,24 @@ pub struct ReportFiles {
     /// Per backend with a complete run and no failure, its conformance statement
     /// (`conformance-<backend>.md`) and badge (`badge-<backend>.svg`).
     pub statements: Vec<PathBuf>,
+}
+
+/// The lines a command prints after writing: `reports: <json>, <xml>, <md>`, then one
+/// `conformance statement: <file>` per statement or badge.
+impl fmt::Display for ReportFiles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "reports: {}, {}, {}",
+            self.json.display(),
+            self.junit.display(),
+            self.markdown.display()
+        )?;
+        for statement in &self.statements {
+            write!(f, "\nconformance statement: {}", statement.display())?;
+        }
+        Ok(())
+    }
 }
 
 impl Report {

@@ -277,15 +277,7 @@ async fn run_with_progress(
 fn write_reports(report: &Report, dir: &Path) -> bool {
     match report.write_files(dir) {
         Ok(files) => {
-            println!(
-                "\nreports: {}, {}, {}",
-                files.json.display(),
-                files.junit.display(),
-                files.markdown.display()
-            );
-            for statement in &files.statements {
-                println!("conformance statement: {}", statement.display());
-            }
+            println!("\n{files}");
             true
         }
         Err(err) => {
