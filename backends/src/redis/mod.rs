@@ -382,6 +382,11 @@ impl RedisStorage {
         self.ns.prefix()
     }
 
+    /// The operation timeout: the longest one call waits for a reply.
+    pub fn operation_timeout(&self) -> Duration {
+        self.timeout
+    }
+
     /// Deletes every key under this storage's prefix, live or expired, and returns how
     /// many there were: for tests, and for removing a tenant. Unlike the trait methods it
     /// walks the keyspace (`SCAN MATCH` on the one node that serves the prefix) in several

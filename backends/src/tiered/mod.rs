@@ -178,8 +178,10 @@ static LEASES: AtomicU64 = AtomicU64::new(0);
 /// # Timing, errors, handles
 /// Time is PostgreSQL's (see [`TIMING`](Self::TIMING)); cache entries never extend it.
 /// Errors are [`PostgresStorage`]'s, and `Unavailable` for a missed deadline: Redis
-/// errors never fail a call, though a Redis that hangs uses up the call's deadline up to
-/// the [`RedisStorage`]'s operation timeout per round trip (keep it well below). Call
+/// errors never fail a call: a Redis that hangs costs a call one [`RedisStorage`]
+/// operation timeout, after which the node leaves Redis alone and answers from
+/// PostgreSQL (the default deadline allows for both; keep the Redis timeout well below
+/// any deadline you set). Call
 /// [`migrate`](Self::migrate) once before use. Clones share connections and the epoch
 /// state; `Debug` shows settings, no data or URLs.
 #[derive(Clone)]
@@ -232,10 +234,14 @@ impl TieredStorage {
 
     /// A tiered storage caching `store`'s point reads in `cache`'s Redis, under `cache`'s
     /// prefix; cache TTL 60 s, epoch check every second, each call bounded by `store`'s
-    /// operation timeout.
+    /// operation timeout plus `cache`'s (see [`with_operation_timeout`](Self::with_operation_timeout)).
     pub fn new(cache: RedisStorage, store: PostgresStorage) -> Self {
         Self {
-            operation_timeout: store.operation_timeout(),
+            // A hung Redis costs a call at most one Redis timeout (the node then leaves
+            // Redis alone), after which PostgreSQL must still have its own to answer.
+            operation_timeout: store
+                .operation_timeout()
+                .saturating_add(cache.operation_timeout()),
             cache,
             store,
             cache_ttl: DEFAULT_CACHE_TTL,
@@ -259,8 +265,9 @@ impl TieredStorage {
 
     /// The deadline of each call, all its round trips to Redis and PostgreSQL together,
     /// after which it returns [`StorageError::Unavailable`] (SPEC.md `GEN-2`); by default
-    /// the [`PostgresStorage`]'s operation timeout. A write that misses it still runs to
-    /// its end (see the type's docs).
+    /// the [`PostgresStorage`]'s operation timeout plus the [`RedisStorage`]'s, so that a
+    /// call meeting a hung Redis still answers from PostgreSQL. A write that misses it
+    /// still runs to its end (see the type's docs).
     pub fn with_operation_timeout(mut self, timeout: Duration) -> Self {
         self.operation_timeout = timeout;
         self
@@ -562,19 +569,39 @@ impl TieredStorage {
         Fut: Future<Output = Result<()>> + Send + 'static,
     {
         let node = self.clone();
-        let work = async move { node.fenced_write(&key, put).await };
+        let (started, statement_started) = tokio::sync::oneshot::channel();
+        let work = async move { node.fenced_write(&key, started, put).await };
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             // No runtime to hand the write to: it runs, fenced, in the caller's future.
             return self.within(op, STILL_WRITING, work).await;
         };
-        let task = runtime.spawn(work);
+        let mut task = runtime.spawn(work);
+        // Once the statement is sent, the caller waits for it no longer than PostgreSQL's
+        // own operation timeout: the deadline's share for a hung Redis is not PostgreSQL's.
+        let store_timeout = self.store.operation_timeout();
+        let statement_bound = async {
+            if statement_started.await.is_ok() {
+                tokio::time::sleep(store_timeout).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        };
         self.within(op, STILL_WRITING, async {
-            task.await.unwrap_or_else(|err| {
-                Err(StorageError::backend(
-                    format!("{op}: the write's task ended abnormally"),
-                    err,
-                ))
-            })
+            tokio::select! {
+                joined = &mut task => joined.unwrap_or_else(|err| {
+                    Err(StorageError::backend(
+                        format!("{op}: the write's task ended abnormally"),
+                        err,
+                    ))
+                }),
+                () = statement_bound => Err(StorageError::Unavailable {
+                    message: format!(
+                        "{op}: no answer from PostgreSQL within the operation timeout of \
+                         {store_timeout:?}{STILL_WRITING}"
+                    ),
+                    source: None,
+                }),
+            }
         })
         .await
     }
@@ -585,6 +612,7 @@ impl TieredStorage {
     async fn fenced_write<Fut>(
         &self,
         key: &str,
+        started: tokio::sync::oneshot::Sender<()>,
         put: impl FnOnce(PostgresStorage) -> Fut,
     ) -> Result<()>
     where
@@ -610,6 +638,8 @@ impl TieredStorage {
         }
         // Waiting for PostgreSQL past the caller's deadline, so that the cache is settled
         // when the statement has really ended, not while it may still commit.
+        // The caller may have stopped waiting: then nobody listens, which is fine.
+        let _ = started.send(());
         let result = put(self.store.clone().with_operation_timeout(fence)).await;
         self.settle(key, &write_id, &result).await;
         result

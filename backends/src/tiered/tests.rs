@@ -62,11 +62,12 @@ async fn node(schema: &str, operation_timeout: Option<Duration>) -> TieredStorag
         .await
         .expect("connect to Redis");
     let store = PostgresStorage::new(pool);
-    let store = match operation_timeout {
-        Some(timeout) => store.with_operation_timeout(timeout),
-        None => store,
-    };
-    TieredStorage::new(cache, store)
+    match operation_timeout {
+        // The node's deadline is the one the test sets, whatever Redis's timeout.
+        Some(timeout) => TieredStorage::new(cache, store.with_operation_timeout(timeout))
+            .with_operation_timeout(timeout),
+        None => TieredStorage::new(cache, store),
+    }
 }
 
 fn postgres_options() -> PgConnectOptions {
