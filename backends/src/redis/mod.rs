@@ -3,6 +3,7 @@
 mod connection;
 mod error;
 mod keys;
+mod listing;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use self::connection::{Connection, Target};
 use self::error::{storage_error, timed_out};
 use self::keys::{Namespace, access_digest, kv_ttl_arg, last_visible_ms, lex_range};
+use self::listing::{OWNED_BATCH, OwnedListing};
 pub(crate) use self::scripts::Lua;
 use self::scripts::SCRIPTS;
 
@@ -527,22 +529,24 @@ impl RedisStorage {
         }
     }
 
+    /// Every live item of `kind` that `user_id` owns, read from `index` in script calls
+    /// of at most [`OWNED_BATCH`] members each.
     async fn list_owned<T: DeserializeOwned>(
         &self,
-        operation: &str,
-        index: &str,
+        operation: &'static str,
+        index: String,
         user_id: &str,
-        kind: &str,
+        kind: &'static str,
     ) -> Result<Vec<T>> {
-        let records: Vec<Vec<u8>> = self
-            .eval(
-                operation,
-                &SCRIPTS.list_owned,
-                index,
-                &[user_id.as_bytes(), kind.as_bytes()],
-            )
-            .await?;
-        records.iter().map(|raw| decode(raw)).collect()
+        let mut listing = OwnedListing::new(operation, index, user_id, kind, OWNED_BATCH);
+        while !listing.is_done() {
+            listing.step(self).await?;
+        }
+        listing
+            .into_records()
+            .iter()
+            .map(|raw| decode(raw))
+            .collect()
     }
 }
 
@@ -622,7 +626,7 @@ impl AuthStorage for RedisStorage {
         validate::id("user id", user_id)?;
         self.list_owned(
             "list_user_tokens",
-            &self.ns.user_tokens(user_id),
+            self.ns.user_tokens(user_id),
             user_id,
             "token",
         )
@@ -678,7 +682,7 @@ impl AuthStorage for RedisStorage {
         validate::id("user id", user_id)?;
         self.list_owned(
             "list_user_sessions",
-            &self.ns.user_sessions(user_id),
+            self.ns.user_sessions(user_id),
             user_id,
             "session",
         )

@@ -1,5 +1,6 @@
 //! Tests of private parts that need a live server (`AUTHSTORE_REDIS_URL`).
 
+mod listing;
 mod measure;
 
 use std::time::Duration;
