@@ -23,7 +23,7 @@ use super::{RedisStorage, SCRIPTS};
 /// (each one `HMGET`); the same bound applies to the expired members and to the members of
 /// gone or re-owned items one call removes. The calls repeat, each after where the last
 /// stopped, until the index is exhausted.
-pub(super) const OWNED_BATCH: u64 = 500;
+pub(super) const OWNED_BATCH: u64 = 250;
 
 /// One listing of a user's tokens or sessions, advanced one script call at a time.
 pub(super) struct OwnedListing<'a> {
