@@ -22,7 +22,9 @@ use super::{RedisStorage, SCRIPTS};
 /// Index members one `list_user_tokens` / `list_user_sessions` script call reads at most
 /// (each one `HMGET`); the same bound applies to the expired members and to the members of
 /// gone or re-owned items one call removes. The calls repeat, each after where the last
-/// stopped, until the index is exhausted.
+/// stopped, until the index is exhausted. One user with a million tokens: 1.2 ms per call
+/// at the median, 5.9 ms at p99 on a loaded 2-core machine (benches/PROFILE.md); 500 per
+/// call took twice as long.
 pub(super) const OWNED_BATCH: u64 = 250;
 
 /// One listing of a user's tokens or sessions, advanced one script call at a time.
