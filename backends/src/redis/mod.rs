@@ -3,6 +3,7 @@
 mod connection;
 mod error;
 mod keys;
+mod listing;
 mod scripts;
 #[cfg(test)]
 mod tests;
@@ -21,6 +22,7 @@ use serde::de::DeserializeOwned;
 use self::connection::{Connection, Target};
 use self::error::{storage_error, timed_out};
 use self::keys::{Namespace, access_digest, kv_ttl_arg, last_visible_ms, lex_range};
+use self::listing::{OWNED_BATCH, OwnedListing};
 pub(crate) use self::scripts::Lua;
 use self::scripts::SCRIPTS;
 
@@ -277,22 +279,27 @@ async fn within<T>(
 /// the keyspace. Ids and keys are used verbatim and cannot alias one another (`NS-2`).
 ///
 /// # Operations
-/// Every method but two is one round trip: a plain `GET`/`HGET` for point reads,
+/// Every method but four is one round trip: a plain `GET`/`HGET` for point reads,
 /// otherwise one Lua script (`EVALSHA`), which Redis runs atomically, so each index
 /// change is all or nothing and no reader sees a token without its access index entry or
-/// an entry that points at another token (`CON-*`). The two are `list_kv_keys` and
-/// `cleanup_expired`, whose work grows with the data: they run their script in batches
-/// (1000 listed members, 500 removed index entries per call), so no call holds the
-/// server for long (a cleanup of a million expired items: longest call in
-/// benches/PROFILE.md). Each batch is atomic; a listing as a whole is not a snapshot: a
-/// key live throughout it is returned exactly once, in byte order, while a key written
-/// or deleted during it may or may not be. A cleanup removes the index entries of what
-/// had expired when it began. Scripts are loaded when the storage connects; if
-/// the server loses them (restart, failover, `SCRIPT FLUSH`), the next call sends its
-/// script whole, once. Costs: point operations O(1) (plus O(log n) index updates),
-/// `count_active_sessions` one `ZCOUNT`, user listings proportional to the user's items,
-/// `list_kv_keys` one `ZRANGEBYLEX` per 1000 keys plus the keys returned (`TOK-11`,
-/// `CNT-3`, `LST-7`).
+/// an entry that points at another token (`CON-*`). The four are `list_kv_keys`,
+/// `list_user_tokens`, `list_user_sessions` and `cleanup_expired`, whose work grows with
+/// the data: they run their script in batches (1000 listed kv keys, 250 members of the
+/// user's index, 500 removed index entries per call), each call starting after where the
+/// last stopped, so no call holds the server for long (a cleanup of a million expired
+/// items, and a listing of one user's million tokens: longest call in
+/// benches/PROFILE.md). A listing of fewer items than one batch is one call. Each batch
+/// is atomic; a listing as a whole is not a snapshot: an item (or key) live and unchanged
+/// throughout it is returned exactly once (kv keys in byte order, a user's items in any
+/// order, `TOK-10`, `SES-5`), while one written, re-stored or deleted during it may or may
+/// not be, and is never returned twice; every item returned was live and the user's when
+/// its batch was read. A cleanup removes the index entries of what had expired when it
+/// began. Scripts are loaded when the storage connects; if the server loses them
+/// (restart, failover, `SCRIPT FLUSH`), the next call sends its script whole, once.
+/// Costs: point operations O(1) (plus O(log n) index updates), `count_active_sessions`
+/// one `ZCOUNT`, user listings one call per 250 of the user's index members (each
+/// O(log n) to find its place, even among members of one score), `list_kv_keys` one
+/// `ZRANGEBYLEX` per 1000 keys plus the keys returned (`TOK-11`, `CNT-3`, `LST-7`).
 ///
 /// # Time and expiry
 /// - **Clock** (SPEC.md `TIME-3`): the Redis server's. Tokens and sessions get
@@ -527,22 +534,24 @@ impl RedisStorage {
         }
     }
 
+    /// Every live item of `kind` that `user_id` owns, read from `index` in script calls
+    /// of at most [`OWNED_BATCH`] members each.
     async fn list_owned<T: DeserializeOwned>(
         &self,
-        operation: &str,
-        index: &str,
+        operation: &'static str,
+        index: String,
         user_id: &str,
-        kind: &str,
+        kind: &'static str,
     ) -> Result<Vec<T>> {
-        let records: Vec<Vec<u8>> = self
-            .eval(
-                operation,
-                &SCRIPTS.list_owned,
-                index,
-                &[user_id.as_bytes(), kind.as_bytes()],
-            )
-            .await?;
-        records.iter().map(|raw| decode(raw)).collect()
+        let mut listing = OwnedListing::new(operation, index, user_id, kind, OWNED_BATCH);
+        while !listing.is_done() {
+            listing.step(self).await?;
+        }
+        listing
+            .into_records()
+            .iter()
+            .map(|raw| decode(raw))
+            .collect()
     }
 }
 
@@ -622,7 +631,7 @@ impl AuthStorage for RedisStorage {
         validate::id("user id", user_id)?;
         self.list_owned(
             "list_user_tokens",
-            &self.ns.user_tokens(user_id),
+            self.ns.user_tokens(user_id),
             user_id,
             "token",
         )
@@ -678,7 +687,7 @@ impl AuthStorage for RedisStorage {
         validate::id("user id", user_id)?;
         self.list_owned(
             "list_user_sessions",
-            &self.ns.user_sessions(user_id),
+            self.ns.user_sessions(user_id),
             user_id,
             "session",
         )
