@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""Classifies every failed scenario of the auth-framework reports into one defect class or
+contract difference (CLASSES), by the ordered RULES below (first match wins), and prints
+the tables of reports/auth-framework-0.6.0-rc202/README.md. Exits non-zero if a failure
+matches no rule, so no failure goes unclassified.
+
+    python3 compat/auth-framework/report/classify.py REPORTS_DIR [--check]
+
+Each rule was written after reading the failures it matches by hand (README.md says how
+each class was checked not to be the adapter's doing).
+"""
+import json, os, re, sys
+
+# id -> (kind, title, clauses). Descriptions and reproductions are in README.md.
+CLASSES = {
+    "C1": ("contract", "no input rules: empty or over-long ids, NUL bytes, out-of-range timestamps, deep JSON and mismatched session ids are stored, never refused", "VAL-1..7, SES-1, LST-8"),
+    "C2": ("contract", "`update_token` is an upsert: a missing or expired token is (re)created, never `NotFound`", "TOK-7, CON-5"),
+    "C3": ("contract", "access tokens are not unique: a second live token may take one, never `Conflict`", "ACC-2, CON-4, MH-4"),
+    "C4": ("contract", "`list_kv_keys` promises no order", "LST-4"),
+    "C5": ("contract", "`DashMapMemoryStorage::with_ttl` applies its default TTL to tokens and sessions too (as its doc says)", "TTL-6"),
+    "C6": ("contract", "their expiry test is `now > expires_at`: an item is still visible at its expiry instant", "TIME-1"),
+    "D1": ("defect", "stale access-token index: re-storing or updating a token with a new access token leaves the old one resolving to it; deleting a former holder can unmap the current one", "TOK-4, ACC-3, ACC-4"),
+    "D2": ("defect", "stale user lists: re-storing a token or session lists it again (duplicates) and leaves it under its former user", "TOK-2, TOK-3, TOK-10, SES-2, SES-5"),
+    "D3": ("defect", "user lists return tokens and sessions whose `expires_at` has passed, which `get_token`/`get_session` hide", "TIME-2, TOK-10, SES-5, NS-3"),
+    "D4": ("defect", "`MemoryStorage::list_kv_keys` lists expired keys, which their trait says it must not", "TIME-2, LST-1"),
+    "D5": ("defect", "`cleanup_expired` leaves expired tokens in memory (it tests only the store-wide TTL)", "CLN-1"),
+    "D6": ("defect", "`UnifiedStorage` panics (`overflow when adding duration to instant`) storing an expired token or session, or a kv TTL near `Duration::MAX`", "GEN-1, TOK-5, SES-6, TTL-4"),
+    "D7": ("defect", "`UnifiedStorage`'s memory counter only grows: after `max_memory` bytes of cumulative writes every write fails with `Memory limit exceeded`", "CAP-1, GEN-4"),
+}
+
+def permutation(message):
+    """A listing whose keys are right but whose order is not (the first line's lists)."""
+    m = re.search(r'expected (\[.*?\]), got (\[.*\])$', message.split("\n")[0])
+    if not m:
+        return False
+    split = lambda s: sorted(re.findall(r'"((?:[^"\\]|\\.)*)"', s))
+    expected, got = split(m.group(1)), split(m.group(2))
+    return expected == got and m.group(1) != m.group(2)
+
+# (class, backend regex, scenario regex, first-line regex or predicate), first match wins.
+RULES = [
+    ("D6", r"unified", None, r"panicked in `store_(token|session|kv)`.*overflow when adding duration to instant"),
+    ("D7", r"unified", None, r"Memory limit exceeded"),
+    ("C1", None, None, r"expected (error )?InvalidInput"),
+    ("C2", None, None, r"expected error NotFound, got Ok"),
+    ("C2", None, r"concurrency_update_delete_race_never_resurrects", r"after update_token \(Ok\) raced an acknowledged delete_token"),
+    ("C3", None, None, r"expected error Conflict, got Ok|expected exactly one Ok|expected exactly one holder"),
+    ("C4", None, None, permutation),
+    ("C4", None, None, r"list_kv_keys\(.*sorted: false\); first difference"),
+    ("C4", None, None, r"expected unique keys in ascending byte order, got|keys out of byte order or repeated"),
+    ("C5", r"dashmap-memory", r"expiry_default_ttl_applies_to_kv_none_only", r"^get_token after d \+ margin"),
+    ("D4", r"^(memory|encrypted-memory)$", None, r"list_kv_keys\(.*(expired|zero-TTL)"),
+    ("D5", r"dashmap-memory", r"cleanup_physically_removes_expired", r"stored items after cleanup_expired"),
+    ("D3", None, r"namespaces_expiring_one_user_leaves_others", r"after her tokens expired"),
+    ("D1", None, None, r"^(A\.|B\.)?get_token_by_access_token\("),
+    ("D2", None, None, r"^(A\.|B\.)?list_user_(tokens|sessions)\("),
+]
+
+def classify(backend, scenario, message):
+    first = message.split("\n")[0]
+    for cls, b, s, m in RULES:
+        if b and not re.search(b, backend):
+            continue
+        if s and not re.search(s, scenario):
+            continue
+        if callable(m):
+            if m(first):
+                return cls
+        elif re.search(m, first):
+            return cls
+    return None
+
+def load(root):
+    out = {}
+    for name in sorted(os.listdir(root)):
+        path = os.path.join(root, name, "report.json")
+        if os.path.exists(path):
+            report = json.load(open(path))
+            out[name] = next(b for b in report["backends"] if b["name"] == name)
+    return out
+
+def main():
+    root = sys.argv[1]
+    backends = load(root)
+    unclassified, by_class = [], {}
+    for name, b in backends.items():
+        for r in b["results"]:
+            if r["status"] != "failed":
+                continue
+            cls = classify(name, r["scenario"], r["message"] or "")
+            if cls is None:
+                unclassified.append(f"{name} {r['scenario']}: {(r['message'] or '').splitlines()[0][:300]}")
+            else:
+                by_class.setdefault(cls, {}).setdefault(name, []).append(r["scenario"])
+    if "--check" not in sys.argv:
+        order = list(backends)
+        print("| backend | passed | failed | not claimed | " + " | ".join(CLASSES) + " |")
+        print("|---|---:|---:|---:|" + "---:|" * len(CLASSES))
+        for name in order:
+            t = backends[name]["totals"]
+            cells = [str(len(by_class.get(c, {}).get(name, []))) or "" for c in CLASSES]
+            print(f"| `{name}` | {t['passed']} | {t['failed']} | {t['not_claimed']} | " + " | ".join(x if x != "0" else "" for x in cells) + " |")
+        print()
+        for cls, (kind, title, clauses) in CLASSES.items():
+            per = by_class.get(cls, {})
+            total = sum(len(v) for v in per.values())
+            print(f"#### {cls} ({kind}, {clauses}): {title}. {total} failures")
+            print()
+            for name in order:
+                if name in per:
+                    print(f"- `{name}`: " + ", ".join(f"`{s}`" for s in per[name]))
+            print()
+    for line in unclassified:
+        print("UNCLASSIFIED " + line, file=sys.stderr)
+    sys.exit(1 if unclassified else 0)
+
+main()

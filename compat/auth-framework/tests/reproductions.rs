@@ -1,0 +1,159 @@
+//! One minimal reproduction per defect class of the published report
+//! (`reports/auth-framework-0.6.0-rc202/README.md`), written against auth-framework's own
+//! API only (no authstore type), so a maintainer can paste each into a test of theirs.
+//! Each asserts the defective behaviour, so it passes while the defect is there; the
+//! comment says what should happen instead. Server backends read `AUTHSTORE_REDIS_URL` /
+//! `AUTHSTORE_POSTGRES_URL` and fail without them.
+
+use std::time::Duration;
+
+use auth_framework::storage::dashmap_memory::DashMapMemoryStorage;
+use auth_framework::storage::{AuthStorage, MemoryStorage, SessionData};
+use auth_framework::tokens::AuthToken;
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// A token of theirs with this id, user and access token, living an hour.
+fn token(id: &str, user: &str, access: &str) -> AuthToken {
+    let mut token = AuthToken::new(user, access, HOUR, "test");
+    token.token_id = id.to_owned();
+    token
+}
+
+/// D1 (memory, dashmap, encrypted): storing a token again under its id with another
+/// access token keeps the old access-token index entry, so the old access token still
+/// finds the token (which now carries the new one). Expected: `None` for the old one.
+#[tokio::test]
+async fn d1_restore_keeps_old_access_token_index() {
+    let store = MemoryStorage::new();
+    store
+        .store_token(&token("t1", "alice", "old"))
+        .await
+        .unwrap();
+    store
+        .store_token(&token("t1", "alice", "new"))
+        .await
+        .unwrap();
+    let found = store.get_token_by_access_token("old").await.unwrap();
+    assert_eq!(found.map(|t| t.access_token), Some("new".to_owned()));
+}
+
+/// D2 (memory, dashmap, encrypted): storing a token again lists it twice for its user,
+/// and a token moved to another user stays listed under the first. Expected: once, and
+/// only under its current user. Sessions alike.
+#[tokio::test]
+async fn d2_restore_duplicates_and_leaves_user_lists_stale() {
+    let store = DashMapMemoryStorage::new();
+    store.store_token(&token("t1", "alice", "a")).await.unwrap();
+    store.store_token(&token("t1", "alice", "a")).await.unwrap();
+    assert_eq!(store.list_user_tokens("alice").await.unwrap().len(), 2);
+    store.store_token(&token("t1", "bob", "a")).await.unwrap();
+    let alices = store.list_user_tokens("alice").await.unwrap();
+    assert!(
+        alices.iter().any(|t| t.user_id == "bob"),
+        "alice's list shows bob's token"
+    );
+
+    let session = SessionData::new("s1", "alice", HOUR);
+    store.store_session("s1", &session).await.unwrap();
+    store.store_session("s1", &session).await.unwrap();
+    assert_eq!(store.list_user_sessions("alice").await.unwrap().len(), 2);
+}
+
+/// D3 (memory, dashmap, encrypted): `list_user_tokens` returns a token whose `expires_at`
+/// has passed (it checks only the store-wide TTL), while `get_token` hides it.
+#[tokio::test]
+async fn d3_list_user_tokens_returns_expired_tokens() {
+    let store = MemoryStorage::new();
+    let mut expired = token("t1", "alice", "a");
+    expired.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    store.store_token(&expired).await.unwrap();
+    assert_eq!(store.list_user_tokens("alice").await.unwrap().len(), 1);
+    assert!(store.get_token("t1").await.unwrap().is_none());
+}
+
+/// D4 (memory, encrypted): `MemoryStorage::list_kv_keys` lists expired keys, which their
+/// trait documents it must not ("Expired keys are not listed").
+#[tokio::test]
+async fn d4_memory_lists_expired_kv_keys() {
+    let store = MemoryStorage::new();
+    store
+        .store_kv("k", b"v", Some(Duration::from_millis(1)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(store.list_kv_keys("k").await.unwrap(), vec!["k".to_owned()]);
+    assert!(store.get_kv("k").await.unwrap().is_none());
+}
+
+/// D5 (dashmap): `cleanup_expired` leaves tokens whose `expires_at` passed (it removes
+/// only what the store-wide TTL expired), so they stay in memory for ever.
+#[tokio::test]
+async fn d5_cleanup_keeps_expired_tokens() {
+    let store = DashMapMemoryStorage::new();
+    let mut expired = token("t1", "alice", "a");
+    expired.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    store.store_token(&expired).await.unwrap();
+    store.cleanup_expired().await.unwrap();
+    let stats = store.get_storage_statistics();
+    assert_eq!(stats["total_tokens"], serde_json::json!(1));
+}
+
+/// D6 (unified): storing a token that has already expired panics in their code
+/// (`(expires_at - now) as u64` wraps to a huge `Duration`, then `SystemTime + Duration`
+/// overflows). Expected: `Ok`, and the token invisible.
+#[cfg(feature = "unified")]
+#[tokio::test]
+async fn d6_unified_panics_on_an_expired_token() {
+    use auth_framework::storage::UnifiedStorage;
+    let store = UnifiedStorage::new();
+    let mut expired = token("t1", "alice", "a");
+    expired.expires_at = chrono::Utc::now() - chrono::Duration::seconds(1);
+    let outcome = tokio::spawn(async move { store.store_token(&expired).await }).await;
+    let panic = outcome.expect_err("store_token returned instead of panicking");
+    assert!(panic.is_panic());
+}
+
+/// D7 (unified): the memory counter only grows, so a store with `max_memory` of 1 MiB
+/// refuses a 1 KiB write after 1 MiB of overwrites of one key, with one key live.
+/// Expected: writes keep succeeding while the live data fits.
+#[cfg(feature = "unified")]
+#[tokio::test]
+async fn d7_unified_memory_counter_never_decreases() {
+    use auth_framework::storage::{UnifiedStorage, UnifiedStorageConfig};
+    let store = UnifiedStorage::with_config(UnifiedStorageConfig {
+        max_memory: 1 << 20,
+        ..UnifiedStorageConfig::default()
+    });
+    let value = vec![0u8; 1024];
+    let mut refused = None;
+    for round in 0..2048 {
+        if let Err(err) = store.store_kv("one-key", &value, None).await {
+            refused = Some((round, err.to_string()));
+            break;
+        }
+    }
+    let (round, message) = refused.expect("never refused");
+    assert!(round <= 1024, "refused only at round {round}");
+    assert!(message.contains("Memory limit exceeded"), "{message}");
+}
+
+/// D8 (unified): the background cleanup task deletes every entry, live ones included,
+/// once it meets an expired one: it subtracts the freed bytes from a counter of its own
+/// that starts at 0, the `u64` wraps, and its "aggressive cleanup" then evicts until a
+/// target it can never reach. Its first pass runs right after construction, then every
+/// 60 s. Expected: the live key stays.
+#[cfg(feature = "unified")]
+#[tokio::test]
+async fn d8_unified_cleanup_task_evicts_live_entries() {
+    use auth_framework::storage::UnifiedStorage;
+    let store = UnifiedStorage::new();
+    store.store_kv("live", b"stays", None).await.unwrap();
+    store
+        .store_kv("brief", b"x", Some(Duration::from_nanos(1)))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(store.get_kv("live").await.unwrap(), None);
+    assert_eq!(store.get_stats().total_entries, 0);
+}
