@@ -157,3 +157,197 @@ async fn d8_unified_cleanup_task_evicts_live_entries() {
     assert_eq!(store.get_kv("live").await.unwrap(), None);
     assert_eq!(store.get_stats().total_entries, 0);
 }
+
+/// The Redis URL of the test environment.
+#[cfg(feature = "redis")]
+fn redis_url() -> String {
+    std::env::var("AUTHSTORE_REDIS_URL").expect("set AUTHSTORE_REDIS_URL (bash ci/start-redis)")
+}
+
+/// A key prefix of this test alone.
+#[cfg(feature = "redis")]
+fn prefix(test: &str) -> String {
+    format!(
+        "afrepro:{test}:{}:{}:",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    )
+}
+
+/// D9 (redis-core, redis-module as applicable): a token stored an hour after it expired
+/// is read back (its Redis TTL is clamped to at least 1 s and `get_token` does not look
+/// at `expires_at`); a kv value stored with TTL zero is read back (clamped to 1 ms).
+/// Expected: `None` for both.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn d9_redis_reads_back_items_stored_already_expired() {
+    use auth_framework::storage::RedisStorage;
+    let store = RedisStorage::new(&redis_url(), prefix("d9")).unwrap();
+    let mut expired = token("t1", "alice", "a");
+    expired.expires_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    store.store_token(&expired).await.unwrap();
+    assert!(store.get_token("t1").await.unwrap().is_some());
+    store
+        .store_kv("k", b"new", Some(Duration::ZERO))
+        .await
+        .unwrap();
+    assert_eq!(store.get_kv("k").await.unwrap(), Some(b"new".to_vec()));
+    store.delete_token("t1").await.unwrap();
+}
+
+/// D10 (redis-core): `list_kv_keys("a*")` lists `abc` too: the prefix is a `SCAN MATCH`
+/// pattern, not escaped. Expected: only keys starting with the two characters `a*`.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn d10_redis_core_prefix_is_a_glob() {
+    use auth_framework::storage::RedisStorage;
+    let store = RedisStorage::new(&redis_url(), prefix("d10")).unwrap();
+    store
+        .store_kv("a*b", b"1", Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    store
+        .store_kv("abc", b"2", Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let mut listed = store.list_kv_keys("a*").await.unwrap();
+    listed.sort();
+    assert_eq!(listed, vec!["a*b".to_owned(), "abc".to_owned()]);
+}
+
+/// D9 (redis-module part) and C8: `storage::redis::RedisStorage` keeps a session stored
+/// an hour after it expired for its default TTL, returns and counts it; it refuses an
+/// expired token outright. Expected by SPEC.md: both stored, neither visible.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn d9_c8_redis_module_expired_session_kept_expired_token_refused() {
+    use auth_framework::storage::redis::RedisStorage;
+    let store = RedisStorage::with_config(&redis_url(), prefix("d9m"), HOUR)
+        .await
+        .unwrap();
+    let mut session = SessionData::new("s1", "alice", HOUR);
+    session.expires_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    store.store_session("s1", &session).await.unwrap();
+    assert!(store.get_session("s1").await.unwrap().is_some());
+    assert_eq!(store.count_active_sessions().await.unwrap(), 1);
+    store.delete_session("s1").await.unwrap();
+
+    let mut expired = token("t1", "alice", "a");
+    expired.expires_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    let refused = store.store_token(&expired).await.unwrap_err();
+    assert!(
+        refused
+            .to_string()
+            .contains("Cannot store an already-expired token"),
+        "{refused}"
+    );
+}
+
+/// A migrated `PostgresStorage` in a fresh schema of the `AUTHSTORE_POSTGRES_URL`
+/// server, and the schema's name (drop it with [`drop_schema`]).
+#[cfg(feature = "postgres")]
+async fn pg_store(
+    test: &str,
+) -> (
+    auth_framework::storage::postgres::PostgresStorage,
+    sqlx::PgPool,
+    String,
+) {
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use std::str::FromStr;
+    let url = std::env::var("AUTHSTORE_POSTGRES_URL")
+        .expect("set AUTHSTORE_POSTGRES_URL (bash ci/start-postgres)");
+    let options = PgConnectOptions::from_str(&url).unwrap();
+    let schema = format!(
+        "afrepro_{test}_{}_{}",
+        std::process::id(),
+        chrono::Utc::now().timestamp_micros()
+    );
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.clone())
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    let store = auth_framework::storage::postgres::PostgresStorage::new(pool.clone());
+    store.migrate().await.unwrap();
+    (store, admin, schema)
+}
+
+#[cfg(feature = "postgres")]
+async fn drop_schema(admin: sqlx::PgPool, schema: &str) {
+    sqlx::query(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+        .execute(&admin)
+        .await
+        .unwrap();
+}
+
+/// D11, D12, D13, D14 (postgres). D11: re-storing `t1` for bob with new scopes keeps
+/// alice and the old scopes (the upsert sets only some columns). D12: an expired token
+/// keeps its access token, so another token cannot take it. D13: a token with U+0000 in
+/// a scope cannot be stored. D14: `store_kv` with `Duration::MAX` stores the value
+/// already expired. Expected: bob and the new scopes; the second store succeeds; the NUL
+/// round-trips; the value is readable.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn d11_to_d14_postgres() {
+    let (store, admin, schema) = pg_store("pg").await;
+    store
+        .store_token(&token("t1", "alice", "a1"))
+        .await
+        .unwrap();
+    let mut moved = token("t1", "bob", "a1");
+    moved.scopes = auth_framework::types::Scopes(vec!["new".into()]);
+    store.store_token(&moved).await.unwrap();
+    let read = store.get_token("t1").await.unwrap().unwrap();
+    assert_eq!((read.user_id.as_str(), read.scopes.0.len()), ("alice", 0));
+
+    let mut expired = token("t2", "alice", "shared");
+    expired.expires_at = chrono::Utc::now() - chrono::Duration::hours(1);
+    store.store_token(&expired).await.unwrap();
+    let taken = store
+        .store_token(&token("t3", "bob", "shared"))
+        .await
+        .unwrap_err();
+    assert!(
+        taken.to_string().contains("auth_tokens_access_token_key"),
+        "{taken}"
+    );
+
+    let mut nul = token("t4", "alice", "a4");
+    nul.scopes = auth_framework::types::Scopes(vec!["a\u{0}b".into()]);
+    let refused = store.store_token(&nul).await.unwrap_err();
+    assert!(refused.to_string().contains("0x00"), "{refused}");
+
+    store
+        .store_kv("forever", b"v", Some(Duration::MAX))
+        .await
+        .unwrap();
+    assert_eq!(store.get_kv("forever").await.unwrap(), None);
+    drop(store);
+    drop_schema(admin, &schema).await;
+}
+
+/// D10 (postgres): `list_kv_keys("a%")` lists `abc`: the prefix goes into `LIKE`
+/// unescaped. Expected: only `a%b`.
+#[cfg(feature = "postgres")]
+#[tokio::test]
+async fn d10_postgres_prefix_is_a_like_pattern() {
+    let (store, admin, schema) = pg_store("like").await;
+    store.store_kv("a%b", b"1", None).await.unwrap();
+    store.store_kv("abc", b"2", None).await.unwrap();
+    assert_eq!(
+        store.list_kv_keys("a%").await.unwrap(),
+        vec!["a%b".to_owned(), "abc".to_owned()]
+    );
+    drop(store);
+    drop_schema(admin, &schema).await;
+}
