@@ -18,7 +18,6 @@ CLASSES = {
     "C3": ("contract", "access tokens are not unique: a second live token may take one, never `Conflict`", "ACC-2, CON-4, MH-4"),
     "C4": ("contract", "`list_kv_keys` promises no order", "LST-4"),
     "C5": ("contract", "`DashMapMemoryStorage::with_ttl` applies its default TTL to tokens and sessions too (as its doc says)", "TTL-6"),
-    "C6": ("contract", "their expiry test is `now > expires_at`: an item is still visible at its expiry instant", "TIME-1"),
     "C7": ("contract", "a kv TTL of 100 years or more is not \"no expiry\": it is stored as a finite TTL, or refused by the server", "TTL-4"),
     "D1": ("defect", "stale access-token index: re-storing or updating a token with a new access token leaves the old one resolving to it; deleting a former holder can unmap the current one", "TOK-4, ACC-3, ACC-4"),
     "D2": ("defect", "stale user lists: re-storing a token or session lists it again (duplicates) and leaves it under its former user", "TOK-2, TOK-3, TOK-10, SES-2, SES-5"),
@@ -30,10 +29,12 @@ CLASSES = {
     "D8": ("defect", "`UnifiedStorage`'s background cleanup deletes every entry, live ones too, once it meets an expired one (its private byte counter starts at 0 and wraps)", "TTL-1, KV-2, GEN-4"),
     "C8": ("contract", "`storage::redis::RedisStorage::store_token` refuses a token that has already expired (`Cannot store an already-expired token`, deliberate) where SPEC.md stores it invisibly", "TOK-5"),
     "D9": ("defect", "Redis: items stored already expired stay readable: `storage::RedisStorage` clamps token and session TTLs to at least 1 s and kv TTLs to at least 1 ms, `storage::redis::RedisStorage` keeps an expired session for its default TTL (1 h), and reads do not check `expires_at`; such items are read back and counted", "TOK-5, SES-6, CNT-1, TTL-3, TIME-2"),
-    "D10": ("defect", "the `list_kv_keys` prefix is a pattern, not a literal: `SCAN MATCH` glob (`storage::RedisStorage`: `*`, `?`, `[`) or SQL `LIKE` (PostgreSQL, SQLite: `%`, `_`)", "LST-2"),
+    "D10": ("defect", "the `list_kv_keys` prefix is a pattern, not a literal: `SCAN MATCH` glob (`storage::RedisStorage`: `*`, `?`, `[`) or SQL `LIKE` (PostgreSQL and SQLite: `%`, `_`; SQLite's `LIKE` also ignores ASCII case)", "LST-1, LST-2, LST-6"),
     "D11": ("defect", "PostgreSQL: re-storing a token updates only some columns (`user_id`, `token_type`, `scopes`, `issued_at`, `metadata` keep their old values) and `update_token` never changes `user_id`, so reads return a mix of two versions", "TOK-2, TOK-3, TOK-6, CON-2"),
-    "D12": ("defect", "PostgreSQL: an expired token keeps its access token (a `UNIQUE` column) until `cleanup_expired`, so no live token can take it", "ACC-3"),
+    "D12": ("defect", "PostgreSQL and SQLite: an expired token keeps its access token (a `UNIQUE` column) until `cleanup_expired`, so no live token can take it", "ACC-3"),
     "D13": ("defect", "PostgreSQL: a token or session whose text or JSON holds U+0000 cannot be stored (`TEXT`/`JSONB` refuse it)", "GEN-5, TOK-1, SES-1"),
+    "D15": ("defect", "SQLite: kv expiry is kept in whole seconds, so a value stored with TTL zero stays readable and listed until the current second ends", "TTL-3, TIME-2"),
+    "D16": ("defect", "`storage::redis::RedisStorage`: every `store_token` sets the user's token-set TTL to that token's lifetime, so a short-lived token makes the user's longer-lived tokens drop out of `list_user_tokens`", "TOK-10, CLN-2"),
     "D14": ("defect", "a kv TTL too large for `chrono::Duration` becomes zero (PostgreSQL) or wraps negative (SQLite): the value is stored already expired and silently lost", "TTL-4, KV-2"),
 }
 
@@ -62,7 +63,9 @@ RULES = [
     ("D8", r"unified", r"expiry_kv_sub_millisecond_ttls_expire|expiry_kv_ttls_are_per_key", r"expected \[\"tiny/control\"\], got \[\]|at 80% of its ttl, after the shorter key expired: expected Some"),
     ("D9", r"redis", None, r"after (re-)?storing \S+ already expired|with only an expired token holding it|of an expired token: expected None|stored again already expired|before cleanup: expected None|already-expired sessions: expected|as expired: expected|after store_kv with ttl 0: expected None"),
     ("D11", r"postgres", None, r"^(A\.|B\.)?get_token\((\"tok-1\"|tok|raced|whole|same-\d|cr-|one|reuse-)"),
-    ("D12", r"postgres", None, r"expected success, got error Conflict: .*auth_tokens_access_token_key"),
+    ("D12", r"postgres|sqlite", None, r"expected success, got error Conflict: .*(auth_tokens_access_token_key|UNIQUE constraint failed: auth_tokens.access_token)"),
+    ("D15", r"sqlite", None, r"after store_kv with ttl 0: expected None|with two zero-TTL keys"),
+    ("D10", r"sqlite", r"listing_|namespaces_folded_texts_stay_distinct", r"list_kv_keys\("),
     ("D13", r"postgres", None, r"invalid byte sequence for encoding \"UTF8\": 0x00|unsupported Unicode escape sequence"),
     ("D14", r"postgres|sqlite", r"expiry_kv_huge_ttls_mean_no_expiry", r"stored with ttl .*\(no expiry\): expected Some\(.*got None"),
     ("D10", r"postgres|sqlite", r"listing_metacharacters_are_literal", r"metacharacter must be literal"),
@@ -73,7 +76,9 @@ RULES = [
     ("D4", r"^(memory|encrypted-memory)$", None, r"list_kv_keys\(.*(expired|zero-TTL)"),
     ("D5", r"dashmap-memory", r"cleanup_physically_removes_expired", r"stored items after cleanup_expired"),
     ("D3", None, r"namespaces_expiring_one_user_leaves_others", r"after her tokens expired"),
-    ("D3", None, None, r"^(A\.|B\.)?list_user_(tokens|sessions)\(.*(already expired|after expires_at|two expired|before cleanup)"),
+    ("D3", None, None, r"^(A\.|B\.)?list_user_(tokens|sessions)\(.*(already expired|after expires_at|two expired|before cleanup|once expired|\S+ expired \(sorted|once its expiry instant)"),
+    ("D3", r"sqlite", r"namespaces_other_namespace_sees_nothing", r"^list_user_sessions\(shared-user\) on namespace a after both were written"),
+    ("D16", r"redis-module", r"cleanup_removes_items_expired_in_place", r"^list_user_tokens\(\"alice\"\) after cleanup of the expired short items"),
     ("D1", None, None, r"^(A\.|B\.)?get_token_by_access_token\(|^access_token of what get_token_by_access_token"),
     ("D2", None, None, r"^(A\.|B\.)?list_user_(tokens|sessions)\("),
 ]
@@ -92,14 +97,20 @@ def classify(backend, scenario, message):
             return cls
     return None
 
+# Report order: in-process first, then the servers.
+BACKENDS = ["memory", "dashmap-memory", "encrypted-memory", "unified", "redis-core", "redis-module", "postgres", "sqlite"]
+
 def load(root):
     out = {}
-    for name in sorted(os.listdir(root)):
+    names = os.listdir(root)
+    for name in sorted(names, key=lambda n: (BACKENDS.index(n) if n in BACKENDS else len(BACKENDS), n)):
         path = os.path.join(root, name, "report.json")
         if os.path.exists(path):
             report = json.load(open(path))
             out[name] = next(b for b in report["backends"] if b["name"] == name)
     return out
+
+ORDER = sorted(CLASSES, key=lambda c: (c[0] == "D", int(c[1:])))
 
 def main():
     root = sys.argv[1]
@@ -116,14 +127,15 @@ def main():
                 by_class.setdefault(cls, {}).setdefault(name, []).append(r["scenario"])
     if "--check" not in sys.argv:
         order = list(backends)
-        print("| backend | passed | failed | not claimed | " + " | ".join(CLASSES) + " |")
-        print("|---|---:|---:|---:|" + "---:|" * len(CLASSES))
+        print("| backend | passed | failed | not claimed | " + " | ".join(ORDER) + " |")
+        print("|---|---:|---:|---:|" + "---:|" * len(ORDER))
         for name in order:
             t = backends[name]["totals"]
-            cells = [str(len(by_class.get(c, {}).get(name, []))) or "" for c in CLASSES]
+            cells = [str(len(by_class.get(c, {}).get(name, []))) or "" for c in ORDER]
             print(f"| `{name}` | {t['passed']} | {t['failed']} | {t['not_claimed']} | " + " | ".join(x if x != "0" else "" for x in cells) + " |")
         print()
-        for cls, (kind, title, clauses) in CLASSES.items():
+        for cls in ORDER:
+            kind, title, clauses = CLASSES[cls]
             per = by_class.get(cls, {})
             total = sum(len(v) for v in per.values())
             print(f"#### {cls} ({kind}, {clauses}): {title}. {total} failures")

@@ -351,3 +351,65 @@ async fn d10_postgres_prefix_is_a_like_pattern() {
     drop(store);
     drop_schema(admin, &schema).await;
 }
+
+/// D15 and D10 (sqlite): a value stored with TTL zero is read back (expiry is kept in
+/// whole seconds), and `list_kv_keys("user")` lists `USER:1` (`LIKE` ignores ASCII case).
+/// Expected: `None`, and only `user:2`.
+#[cfg(feature = "sqlite")]
+#[tokio::test]
+async fn d15_d10_sqlite() {
+    use auth_framework::storage::sqlite::SqliteStorage;
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let store = SqliteStorage::new(pool);
+    store.migrate().await.unwrap();
+    store
+        .store_kv("k", b"v", Some(Duration::ZERO))
+        .await
+        .unwrap();
+    // Within the same second as the store (retried if the second turned in between).
+    let mut read = store.get_kv("k").await.unwrap();
+    for _ in 0..3 {
+        if read.is_some() {
+            break;
+        }
+        store
+            .store_kv("k", b"v", Some(Duration::ZERO))
+            .await
+            .unwrap();
+        read = store.get_kv("k").await.unwrap();
+    }
+    assert_eq!(read, Some(b"v".to_vec()));
+    store.store_kv("USER:1", b"1", None).await.unwrap();
+    store.store_kv("user:2", b"2", None).await.unwrap();
+    assert_eq!(
+        store.list_kv_keys("user").await.unwrap(),
+        vec!["USER:1".to_owned(), "user:2".to_owned()]
+    );
+}
+
+/// D16 (redis-module): a token living 3 s stored after one living an hour sets the
+/// user's token set to expire in 2-3 s, and with it the hour-long token drops out of
+/// `list_user_tokens`. Expected: the hour-long token is still listed.
+#[cfg(feature = "redis")]
+#[tokio::test]
+async fn d16_redis_module_short_token_shortens_the_user_set() {
+    use auth_framework::storage::redis::RedisStorage;
+    let store = RedisStorage::with_config(&redis_url(), prefix("d16"), HOUR)
+        .await
+        .unwrap();
+    store
+        .store_token(&token("long", "alice", "a-long"))
+        .await
+        .unwrap();
+    let mut short = token("short", "alice", "a-short");
+    short.expires_at = chrono::Utc::now() + chrono::Duration::seconds(3);
+    store.store_token(&short).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    assert!(store.get_token("long").await.unwrap().is_some());
+    assert!(store.list_user_tokens("alice").await.unwrap().is_empty());
+    store.delete_token("long").await.unwrap();
+}
