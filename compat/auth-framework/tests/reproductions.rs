@@ -215,12 +215,12 @@ async fn d10_redis_core_prefix_is_a_glob() {
     assert_eq!(listed, vec!["a*b".to_owned(), "abc".to_owned()]);
 }
 
-/// D9 (redis-module part) and C8: `storage::redis::RedisStorage` keeps a session stored
+/// D9 (redis-module part) and C7: `storage::redis::RedisStorage` keeps a session stored
 /// an hour after it expired for its default TTL, returns and counts it; it refuses an
 /// expired token outright. Expected by SPEC.md: both stored, neither visible.
 #[cfg(feature = "redis")]
 #[tokio::test]
-async fn d9_c8_redis_module_expired_session_kept_expired_token_refused() {
+async fn d9_c7_redis_module_expired_session_kept_expired_token_refused() {
     use auth_framework::storage::redis::RedisStorage;
     let store = RedisStorage::with_config(&redis_url(), prefix("d9m"), HOUR)
         .await
