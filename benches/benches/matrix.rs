@@ -18,10 +18,11 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
+use authstore_bench::anchors;
 use authstore_bench::dataset::Dataset;
 use authstore_bench::ids::{
     BACKENDS, BASELINE_OPERATIONS, BenchId, CONCURRENCIES, IN_PROCESS, OPERATIONS, baseline_for,
-    dataset_label, parse_dataset_label,
+    best_baseline_for, dataset_label, parse_dataset_label,
 };
 use authstore_bench::manifest::{self, Manifest, now_unix};
 use authstore_bench::mode::{self, Mode};
@@ -52,13 +53,17 @@ const ORDER: [&str; 16] = [
     "delete_kv",
 ];
 
-/// Each engine and the backends measured right after it, in run order (every backend
-/// appears once; the tiered backend, measured against Redis and PostgreSQL, comes last).
-const ENGINE_GROUPS: [(&str, &[&str]); 4] = [
-    ("raw-dashmap", &["memory", "unified", "encrypted-memory"]),
-    ("raw-postgres", &["postgres"]),
-    ("raw-mysql", &["mysql"]),
-    ("raw-redis", &["redis", "redis-cluster", "tiered"]),
+/// Each server's engines (the backend's own client, then the best client) and the
+/// backends measured right after them, in run order (every backend appears once; the
+/// tiered backend, measured against Redis and PostgreSQL, comes last).
+const ENGINE_GROUPS: [(&[&str], &[&str]); 4] = [
+    (&["raw-dashmap"], &["memory", "unified", "encrypted-memory"]),
+    (&["raw-postgres", "best-postgres"], &["postgres"]),
+    (&["raw-mysql", "best-mysql"], &["mysql"]),
+    (
+        &["raw-redis", "best-redis"],
+        &["redis", "redis-cluster", "tiered"],
+    ),
 ];
 
 /// Filling tasks: enough to keep a server's pool busy, a few in process.
@@ -121,6 +126,13 @@ fn main() {
             .count();
         assert_eq!(groups, 1, "{backend} must be in exactly one engine group");
     }
+    for engine in authstore_bench::ids::ENGINES {
+        let groups = ENGINE_GROUPS
+            .iter()
+            .filter(|(e, _)| e.contains(&engine))
+            .count();
+        assert_eq!(groups, 1, "{engine} must be in exactly one engine group");
+    }
     let backends = selected(mode::BACKENDS_VAR, &BACKENDS);
     let wanted_datasets: Option<Vec<u64>> = mode::list_from_env(mode::DATASETS_VAR).map(|labels| {
         labels
@@ -154,9 +166,10 @@ fn main() {
     sizes.extend(datasets(false));
     sizes.sort_unstable();
     sizes.dedup();
+    let smallest = sizes.first().copied();
     for records in sizes {
-        for (engine, measured_against) in ENGINE_GROUPS {
-            let in_process = engine == "raw-dashmap";
+        for (engines, measured_against) in ENGINE_GROUPS {
+            let in_process = engines.contains(&"raw-dashmap");
             if !datasets(in_process).contains(&records) {
                 continue;
             }
@@ -164,12 +177,40 @@ fn main() {
                 .iter()
                 .filter(|b| measured_against.contains(&b.as_str()))
                 .collect();
-            let used = backends.iter().any(|b| {
-                OPERATIONS
-                    .iter()
-                    .any(|op| baseline_for(b, op).is_some_and(|(e, _)| e == engine))
-            });
-            if used {
+            for &engine in engines {
+                let used = backends.iter().any(|b| {
+                    OPERATIONS.iter().any(|op| {
+                        [baseline_for(b, op), best_baseline_for(b, op)]
+                            .iter()
+                            .flatten()
+                            .any(|(e, _)| *e == engine)
+                    })
+                });
+                if !used {
+                    continue;
+                }
+                // The servers' own tools, once per run, next to the best client.
+                if run.record && Some(records) == smallest {
+                    let anchors = anchors::measure(engine, &run.rt);
+                    for a in &anchors {
+                        match (a.latency_ns, &a.note) {
+                            (Some(ns), _) => println!(
+                                "authstore-bench: anchor {} {}: {:.1} us",
+                                a.tool,
+                                a.operation,
+                                ns / 1e3
+                            ),
+                            (None, note) => println!(
+                                "authstore-bench: anchor {} {}: not measured ({})",
+                                a.tool,
+                                a.operation,
+                                note.as_deref().unwrap_or("?")
+                            ),
+                        }
+                    }
+                    run.manifest.anchors.extend(anchors);
+                    save(&run);
+                }
                 bench_engine(&mut run, engine, Dataset::new(records));
             }
             for backend in group {

@@ -31,8 +31,18 @@ pub const BASELINE_OPERATIONS: [&str; 4] = [
     "engine_write_record",
 ];
 
-/// The raw engines, named as backends in baseline ids.
-pub const ENGINES: [&str; 4] = ["raw-dashmap", "raw-postgres", "raw-mysql", "raw-redis"];
+/// The raw engines, named as backends in baseline ids: `raw-*` drive a server with the
+/// backend's own client library, `best-*` with the fastest client measured for it (see
+/// [`best_baseline_for`]).
+pub const ENGINES: [&str; 7] = [
+    "raw-dashmap",
+    "raw-postgres",
+    "best-postgres",
+    "raw-mysql",
+    "best-mysql",
+    "raw-redis",
+    "best-redis",
+];
 
 /// Concurrency levels: calls in flight per iteration.
 pub const CONCURRENCIES: [u64; 2] = [1, 16];
@@ -131,6 +141,21 @@ pub fn baseline_for(backend: &str, operation: &str) -> Option<(&'static str, &'s
     Some((engine, baseline_op))
 }
 
+/// The best-client baseline an operation of a backend is compared with: the same
+/// baseline operation as [`baseline_for`]'s, on the engine driven by the fastest client
+/// (tokio-postgres prepared on one connection; a plain multiplexed redis-rs connection;
+/// for MySQL see `setup::engine`). The `DashMap` is its own limit.
+pub fn best_baseline_for(backend: &str, operation: &str) -> Option<(&'static str, &'static str)> {
+    let (engine, baseline_op) = baseline_for(backend, operation)?;
+    let best = match engine {
+        "raw-postgres" => "best-postgres",
+        "raw-mysql" => "best-mysql",
+        "raw-redis" => "best-redis",
+        other => other,
+    };
+    Some((best, baseline_op))
+}
+
 /// Whether the operation reads or writes one item (the "single-item operation").
 pub fn is_point_operation(operation: &str) -> bool {
     baseline_for("memory", operation).is_some()
@@ -184,5 +209,33 @@ mod tests {
             Some(("raw-postgres", "engine_write_kv"))
         );
         assert_eq!(baseline_for("memory", "list_kv_keys"), None);
+    }
+
+    #[test]
+    fn best_baselines_are_on_the_same_server_as_the_raw_ones() {
+        for backend in BACKENDS {
+            for op in OPERATIONS {
+                let (raw, best) = (baseline_for(backend, op), best_baseline_for(backend, op));
+                assert_eq!(raw.is_some(), best.is_some(), "{op}/{backend}");
+                if let (Some((raw, raw_op)), Some((best, best_op))) = (raw, best) {
+                    assert_eq!(raw_op, best_op);
+                    let server = best.strip_prefix("best-").unwrap_or("dashmap");
+                    assert_eq!(raw, format!("raw-{server}"), "{op}/{backend}");
+                    assert!(ENGINES.contains(&best), "{best}");
+                }
+            }
+        }
+        assert_eq!(
+            best_baseline_for("tiered", "get_token"),
+            Some(("best-redis", "engine_read_record"))
+        );
+        assert_eq!(
+            best_baseline_for("postgres", "store_kv"),
+            Some(("best-postgres", "engine_write_kv"))
+        );
+        assert_eq!(
+            best_baseline_for("memory", "get_kv"),
+            Some(("raw-dashmap", "engine_read_kv"))
+        );
     }
 }

@@ -5,9 +5,12 @@
 //!   engine baseline each operation is compared with.
 //! - [`dataset`], [`workload`], [`setup`]: what the benchmarks store, call and open.
 //! - [`mode`]: the `AUTHSTORE_BENCH_MODE` variable (`quick` or `full`).
+//! - [`anchors`]: the servers' own benchmark tools (pgbench, redis-benchmark, mysqlslap),
+//!   run in the same run as external anchors.
 //! - [`manifest`]: what a run records about itself (machine, versions, skipped backends).
 //! - [`report`]: reading criterion's results, pivoting them, the Markdown and HTML report.
 
+pub mod anchors;
 pub mod dataset;
 pub mod ids;
 pub mod manifest;

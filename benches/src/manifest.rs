@@ -32,6 +32,8 @@ pub struct Manifest {
     /// `/proc/loadavg`'s 1, 5 and 15 minute averages at the start and at the end: other
     /// work on the machine shows here, and makes the figures noisier.
     pub load_average: Vec<String>,
+    /// The servers' own benchmark tools' figures, measured in this run.
+    pub anchors: Vec<crate::anchors::Anchor>,
 }
 
 /// The machine a run measured on.
@@ -72,6 +74,7 @@ impl Manifest {
             crate_version: env!("CARGO_PKG_VERSION").to_owned(),
             backends: BTreeMap::new(),
             load_average: vec![load_average()],
+            anchors: Vec::new(),
         }
     }
 

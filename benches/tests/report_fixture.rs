@@ -1,11 +1,13 @@
 //! The report's reading, pivoting, ratios and verdicts on a small fixture directory of
 //! criterion-shaped results (`tests/fixtures/criterion`): memory at 1k and 1M with its
-//! DashMap baseline, PostgreSQL at 1k with its engine, criterion's `base/` copy, an id
+//! DashMap baseline, PostgreSQL at 1k with its engine through sqlx and through the best
+//! client, criterion's `base/` copy, an id
 //! of another shape and a half-written result.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
+use authstore_bench::anchors::Anchor;
 use authstore_bench::ids::BenchId;
 use authstore_bench::manifest::{BackendRun, Manifest, now_unix};
 use authstore_bench::report::pivot::{Pivot, median};
@@ -24,7 +26,7 @@ fn pivot() -> Pivot {
 #[test]
 fn reads_new_results_and_skips_the_rest() {
     let loaded = load(&fixtures()).unwrap();
-    assert_eq!(loaded.measurements.len(), 11);
+    assert_eq!(loaded.measurements.len(), 13);
     assert_eq!(loaded.skipped.len(), 2, "{:#?}", loaded.skipped);
     assert!(
         loaded
@@ -72,6 +74,36 @@ fn ratios_pair_each_backend_with_its_engine() {
     // No baseline was measured at c16, and listings have none at all.
     assert!(pivot.ratio("get_kv", "memory", 1_000, 16).is_none());
     assert!(pivot.ratio("list_kv_keys", "memory", 1_000, 1).is_none());
+}
+
+#[test]
+fn best_client_ratios_sit_next_to_the_same_client_ones() {
+    let pivot = pivot();
+    // get_kv/postgres 100 us: 1.11x sqlx's read (90 us), 2x tokio-postgres's (50 us).
+    let best = pivot.best_ratio("get_kv", "postgres", 1_000, 1).unwrap();
+    assert_eq!(
+        (best.engine, best.baseline),
+        ("best-postgres", "engine_read_kv")
+    );
+    assert!((best.latency_ratio() - 2.0).abs() < 1e-9);
+    let same = pivot.ratio("get_kv", "postgres", 1_000, 1).unwrap();
+    assert_eq!(same.engine, "raw-postgres");
+    // In process the DashMap is both.
+    let memory = pivot.best_ratio("get_kv", "memory", 1_000, 1).unwrap();
+    assert_eq!(memory.engine, "raw-dashmap");
+    // Issue 15's PostgreSQL target: the read at 2x misses, the write at 1.11x is within.
+    let verdicts = authstore_bench::report::targets::evaluate(&pivot);
+    let pg = verdicts
+        .iter()
+        .find(|v| v.target.starts_with("PostgreSQL point reads"))
+        .expect("the PostgreSQL target");
+    assert_eq!(pg.status, Status::Missed);
+    assert!(pg.figure.starts_with("1/2 within"), "{}", pg.figure);
+    assert!(
+        pg.misses[0].contains("get_kv/postgres/1k vs best-postgres: 2.00x"),
+        "{:?}",
+        pg.misses
+    );
 }
 
 #[test]
@@ -158,9 +190,9 @@ fn results_older_than_the_run_are_left_out() {
     manifest.started_unix = now_unix() + 3600;
     let dir = copy_fixtures("stale", Some(&manifest));
     let report = report::build(&dir, false).unwrap();
-    assert_eq!((report.pivot.len(), report.stale), (0, 11));
+    assert_eq!((report.pivot.len(), report.stale), (0, 13));
     let report = report::build(&dir, true).unwrap();
-    assert_eq!((report.pivot.len(), report.stale), (11, 0));
+    assert_eq!((report.pivot.len(), report.stale), (13, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -168,6 +200,24 @@ fn results_older_than_the_run_are_left_out() {
 fn writers_show_figures_and_say_what_was_not_measured() {
     let mut manifest = Manifest::start("full");
     manifest.started_unix = 0;
+    manifest.anchors = vec![
+        Anchor {
+            tool: "pgbench".into(),
+            engine: "best-postgres".into(),
+            operation: "point read".into(),
+            command: "pgbench -S".into(),
+            latency_ns: Some(130_000.0),
+            note: None,
+        },
+        Anchor {
+            tool: "mysqlslap".into(),
+            engine: "best-mysql".into(),
+            operation: "point read".into(),
+            command: "mysqlslap".into(),
+            latency_ns: None,
+            note: Some("mysqlslap is not installed".into()),
+        },
+    ];
     manifest.backends.insert(
         "redis".into(),
         BackendRun {
@@ -181,6 +231,20 @@ fn writers_show_figures_and_say_what_was_not_measured() {
     assert!(
         md.contains(
             "| memory | 1k | 500 ns | 2.00 M/s | 4.00 µs | 4.00 M/s | 2.50x (raw-dashmap) | — |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| postgres | 1k | 100 µs | 10.0 k/s | — | — | 2.00x (best-postgres) | — | 1.11x (raw-postgres) | — |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| pgbench | best-postgres | point read | 130 µs | `pgbench -S` |"),
+        "{md}"
+    );
+    assert!(
+        md.contains(
+            "| mysqlslap | best-mysql | point read | not measured (mysqlslap is not installed) |"
         ),
         "{md}"
     );

@@ -56,9 +56,22 @@ pub fn rows(pivot: &Pivot, manifest: Option<&Manifest>) -> Vec<Row> {
                 .filter_map(|op| pivot.ratio(op, backend, smallest, 1))
                 .map(|r| r.latency_ratio())
                 .collect();
+            let best = POINT_READS
+                .iter()
+                .filter_map(|op| pivot.best_ratio(op, backend, smallest, 1))
+                .filter(|r| r.engine.starts_with("best-"))
+                .map(|r| r.latency_ratio())
+                .collect();
+            let best = median(best).map_or(String::new(), |b| {
+                format!("{} the best client's latency, ", factor(b))
+            });
             match (median(latencies), median(ratios)) {
                 (Some(l), Some(r)) => {
-                    format!("point read {} ({} engine latency)", nanos(l), factor(r))
+                    format!(
+                        "point read {} ({best}{} engine latency)",
+                        nanos(l),
+                        factor(r)
+                    )
                 }
                 (Some(l), None) => format!("point read {} (engine not measured)", nanos(l)),
                 _ => not_measured(manifest, backend),

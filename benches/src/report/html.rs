@@ -9,7 +9,7 @@ use super::format::{calls_per_second, nanos};
 use super::markdown::not_measured;
 use super::pivot::median;
 use super::{COMMANDS, METHOD, Report, utc};
-use crate::ids::{BACKENDS, OPERATIONS, baseline_for, dataset_label, is_point_operation};
+use crate::ids::{BACKENDS, OPERATIONS, best_baseline_for, dataset_label, is_point_operation};
 
 /// Operations grouped for the growth charts.
 const GROWTH_GROUPS: [(&str, &[&str]); 3] = [
@@ -144,7 +144,7 @@ pub fn render(report: &Report) -> Result<String, String> {
 
     let _ = writeln!(
         h,
-        "<h2>Targets (issue 6)</h2><table><tr><th>Target</th><th>Status</th><th>Figure</th></tr>"
+        "<h2>Targets (issues 6 and 15)</h2><table><tr><th>Target</th><th>Status</th><th>Figure</th></tr>"
     );
     for v in &report.verdicts {
         let status = v.status.label();
@@ -256,9 +256,9 @@ pub fn render(report: &Report) -> Result<String, String> {
             let ratios: Vec<Bar> = BACKENDS
                 .iter()
                 .map(|b| Bar {
-                    label: format!("{b} / {}", baseline_for(b, op).map_or("?", |p| p.0)),
+                    label: format!("{b} / {}", best_baseline_for(b, op).map_or("?", |p| p.0)),
                     value: smallest(b)
-                        .and_then(|d| pivot.ratio(op, b, d, 1))
+                        .and_then(|d| pivot.best_ratio(op, b, d, 1))
                         .map(|r| r.latency_ratio()),
                     color: color_of(b),
                 })
@@ -267,27 +267,27 @@ pub fn render(report: &Report) -> Result<String, String> {
             figure(
                 &mut h,
                 charts::bars(
-                    &format!("{op}: latency / raw engine"),
+                    &format!("{op}: latency / best client"),
                     "latency ratio",
                     Unit::Factor,
                     &ratios,
                     Some(1.0),
                 ),
                 plotted,
-                "Backend latency over its raw engine's baseline at concurrency 1 (dashed: 1x).",
+                "Backend latency over the best client's baseline on its engine at concurrency 1 (dashed: 1x).",
             )?;
         }
         let _ = writeln!(h, "</div>");
         let _ = writeln!(
             h,
-            "<table><tr><th>Backend</th><th>Records</th><th>c1 latency</th><th>c1 calls/s</th><th>c16 batch</th><th>c16 calls/s</th><th>vs engine c1</th><th>vs engine c16</th></tr>"
+            "<table><tr><th>Backend</th><th>Records</th><th>c1 latency</th><th>c1 calls/s</th><th>c16 batch</th><th>c16 calls/s</th><th>vs best c1</th><th>vs best c16</th><th>vs same client c1</th><th>vs same client c16</th></tr>"
         );
         for backend in BACKENDS {
             let sizes = pivot.datasets(backend);
             if sizes.is_empty() {
                 let _ = writeln!(
                     h,
-                    "<tr><td>{backend}</td><td colspan=\"7\">{}</td></tr>",
+                    "<tr><td>{backend}</td><td colspan=\"9\">{}</td></tr>",
                     escape(&not_measured(report, backend))
                 );
             }
@@ -297,25 +297,57 @@ pub fn render(report: &Report) -> Result<String, String> {
                 let rate = |c| {
                     cell(c).map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second()))
                 };
-                let ratio = |c| {
-                    pivot.ratio(op, backend, d, c).map_or("—".to_owned(), |r| {
+                let show = |r: Option<super::pivot::Ratio>| {
+                    r.map_or("—".to_owned(), |r| {
                         format!("{:.2}x ({})", r.latency_ratio(), r.engine)
                     })
                 };
+                let best = |c| show(pivot.best_ratio(op, backend, d, c));
+                let same = |c| show(pivot.ratio(op, backend, d, c));
                 let _ = writeln!(
                     h,
-                    "<tr><td>{backend}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td>{backend}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     dataset_label(d),
                     lat(1),
                     rate(1),
                     lat(16),
                     rate(16),
-                    ratio(1),
-                    ratio(16)
+                    best(1),
+                    best(16),
+                    same(1),
+                    same(16)
                 );
             }
         }
         let _ = writeln!(h, "</table>");
+    }
+    let _ = writeln!(h, "<h2>External anchors</h2>");
+    match report.manifest.as_ref().map(|m| m.anchors.as_slice()) {
+        Some(anchors) if !anchors.is_empty() => {
+            let _ = writeln!(
+                h,
+                "<table><tr><th>Tool</th><th>Engine</th><th>Operation</th><th>Latency per call</th><th>Command</th></tr>"
+            );
+            for a in anchors {
+                let figure = a.latency_ns.map_or_else(
+                    || format!("not measured ({})", a.note.as_deref().unwrap_or("?")),
+                    nanos,
+                );
+                let _ = writeln!(
+                    h,
+                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                    escape(&a.tool),
+                    escape(&a.engine),
+                    escape(&a.operation),
+                    escape(&figure),
+                    escape(&a.command)
+                );
+            }
+            let _ = writeln!(h, "</table>");
+        }
+        _ => {
+            let _ = writeln!(h, "<p>Not run in this run.</p>");
+        }
     }
     let _ = writeln!(h, "<h2>Method</h2><ul>");
     for line in METHOD {

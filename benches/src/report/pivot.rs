@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::results::Measurement;
-use crate::ids::{BenchId, baseline_for};
+use crate::ids::{BenchId, baseline_for, best_baseline_for};
 
 /// Results by id.
 #[derive(Debug, Default)]
@@ -118,7 +118,36 @@ impl Pivot {
         dataset: u64,
         concurrency: u64,
     ) -> Option<Ratio> {
-        let (engine, baseline) = baseline_for(backend, operation)?;
+        self.ratio_to(
+            baseline_for(backend, operation)?,
+            operation,
+            backend,
+            dataset,
+            concurrency,
+        )
+    }
+
+    /// `operation` of `backend` against the best client's baseline on its engine
+    /// ([`best_baseline_for`]), when both were measured.
+    pub fn best_ratio(
+        &self,
+        operation: &str,
+        backend: &str,
+        dataset: u64,
+        concurrency: u64,
+    ) -> Option<Ratio> {
+        let baseline = best_baseline_for(backend, operation)?;
+        self.ratio_to(baseline, operation, backend, dataset, concurrency)
+    }
+
+    fn ratio_to(
+        &self,
+        (engine, baseline): (&'static str, &'static str),
+        operation: &str,
+        backend: &str,
+        dataset: u64,
+        concurrency: u64,
+    ) -> Option<Ratio> {
         let ours = self.get(operation, backend, dataset, concurrency)?;
         let theirs = self.get(baseline, engine, dataset, concurrency)?;
         Some(Ratio {

@@ -1,4 +1,4 @@
-//! The targets of issue 6, evaluated on the measured figures (never asserted by a timed
+//! The targets of issues 6 and 15, evaluated on the measured figures (never asserted by a timed
 //! test: the report shows them met or missed).
 
 use super::pivot::Pivot;
@@ -123,6 +123,21 @@ pub fn evaluate(pivot: &Pivot) -> Vec<Verdict> {
             }
         }
     }
+    // Issue 15: PostgreSQL against the best client (tokio-postgres, prepared, one
+    // connection), reads against its read and writes against its upsert.
+    let mut pg_cases = Vec::new();
+    for dataset in pivot.datasets("postgres") {
+        for op in OPERATIONS.iter().filter(|op| is_point_operation(op)) {
+            if let Some(r) = pivot.best_ratio(op, "postgres", dataset, 1) {
+                let ratio = r.latency_ratio();
+                pg_cases.push(Case {
+                    label: format!("{op}/postgres/{} vs {}", dataset_label(dataset), r.engine),
+                    value: ratio,
+                    within: ratio <= 1.25,
+                });
+            }
+        }
+    }
     let mut read_cases = Vec::new();
     for backend in ["memory", "unified"] {
         for dataset in pivot.datasets(backend) {
@@ -221,6 +236,13 @@ pub fn evaluate(pivot: &Pivot) -> Vec<Verdict> {
                 one_dataset,
             ),
             &listing_relative,
+        ),
+        verdict(
+            "PostgreSQL point reads <= 1.25x the best client's prepared read, writes <= 1.25x its prepared upsert (tokio-postgres, one connection; latency, concurrency 1)",
+            "x",
+            pg_cases,
+            true,
+            "postgres or best-postgres not measured",
         ),
     ]
 }

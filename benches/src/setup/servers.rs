@@ -35,7 +35,8 @@ pub(crate) fn redis_prefix() -> String {
 #[derive(Debug)]
 pub struct PgNamespace {
     options: PgConnectOptions,
-    schema: String,
+    /// The schema's name.
+    pub(crate) schema: String,
     /// The pool on the schema.
     pub(crate) pool: PgPool,
     /// `SHOW server_version`.
@@ -97,7 +98,8 @@ impl PgNamespace {
 #[derive(Debug)]
 pub struct MySqlNamespace {
     options: MySqlConnectOptions,
-    database: String,
+    /// The database's name.
+    pub(crate) database: String,
     /// The pool on the database.
     pub(crate) pool: MySqlPool,
     /// `SELECT VERSION()`.
