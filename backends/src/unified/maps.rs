@@ -178,11 +178,9 @@ impl Core {
     /// Stores `token` (already validated); with `must_exist` it is `update_token`.
     pub(super) fn put_token(&self, token: &AuthToken, must_exist: bool) -> Result<()> {
         let new_bytes = token_bytes(token)?;
-        // Packed before the lock; the replaced record, declared before the guard, is
-        // freed after the lock is released.
+        // Packed before the lock; the replaced record is freed after it is released.
         let packed = PackedToken::new(token);
-        let _replaced;
-        let _writer = self.token_lock.lock();
+        let writer = self.token_lock.lock();
         let now = Utc::now();
         let id = &token.token_id;
         let old = self.tokens.get(id).map(|t| OldToken {
@@ -240,7 +238,7 @@ impl Core {
         let (new_access, new_user) = old.as_ref().map_or((true, true), |o| {
             (o.other_access_token.is_some(), o.other_user_id.is_some())
         });
-        if live {
+        let replaced = if live {
             if new_access {
                 self.access_index
                     .insert(token.access_token.clone(), id.clone());
@@ -252,13 +250,13 @@ impl Core {
                 record: packed,
                 bytes: new_bytes,
             };
-            _replaced = match self.tokens.get_mut(id) {
+            match self.tokens.get_mut(id) {
                 Some(mut stored) => Some(std::mem::replace(&mut *stored, record)),
                 None => self.tokens.insert(id.clone(), record),
-            };
+            }
         } else {
-            _replaced = self.tokens.remove(id).map(|(_, old)| old);
-        }
+            self.tokens.remove(id).map(|(_, old)| old)
+        };
         if let Some(old) = old {
             let access = match old.other_access_token {
                 Some(other) => Some(other),
@@ -276,17 +274,20 @@ impl Core {
                 index_remove(&self.user_tokens, &user, id);
             }
         }
+        drop(writer);
+        drop(replaced);
         Ok(())
     }
 
     pub(super) fn delete_token(&self, token_id: &str) {
-        // Declared before the guard: the record is freed after the lock is released.
-        let removed;
-        let _writer = self.token_lock.lock();
-        removed = self.unlink_token(token_id);
+        let writer = self.token_lock.lock();
+        let removed = self.unlink_token(token_id);
         if let Some(old) = &removed {
             self.budget.release(old.bytes);
         }
+        // The record is freed after the lock is released.
+        drop(writer);
+        drop(removed);
     }
 
     /// Removes a token and its index entries without touching the budget; returns it
@@ -330,7 +331,6 @@ impl Core {
     pub(super) fn put_session(&self, data: &SessionData) -> Result<()> {
         let new_bytes = session_bytes(data)?;
         let packed = PackedSession::new(data);
-        let _replaced;
         let mut expiry = self.session_expiry.lock();
         let now = Utc::now();
         let id = &data.session_id;
@@ -347,7 +347,7 @@ impl Core {
             &format!("session {id:?}"),
         )?;
         let new_user = old.as_ref().is_none_or(|(other, _, _)| other.is_some());
-        if live {
+        let replaced = if live {
             if new_user {
                 index_insert(&self.user_sessions, &data.user_id, id);
             }
@@ -356,13 +356,13 @@ impl Core {
                 record: packed,
                 bytes: new_bytes,
             };
-            _replaced = match self.sessions.get_mut(id) {
+            match self.sessions.get_mut(id) {
                 Some(mut stored) => Some(std::mem::replace(&mut *stored, record)),
                 None => self.sessions.insert(id.clone(), record),
-            };
+            }
         } else {
-            _replaced = self.sessions.remove(id).map(|(_, old)| old);
-        }
+            self.sessions.remove(id).map(|(_, old)| old)
+        };
         if let Some((other_user, old_expiry, _)) = old {
             if !live || old_expiry != data.expires_at {
                 expiry.remove(&(old_expiry, id.clone()));
@@ -375,6 +375,9 @@ impl Core {
                 index_remove(&self.user_sessions, &user, id);
             }
         }
+        // The replaced record is freed after the lock is released.
+        drop(expiry);
+        drop(replaced);
         Ok(())
     }
 
