@@ -10,6 +10,7 @@ mod encrypted;
 mod memory;
 #[cfg(feature = "mysql-storage")]
 mod mysql;
+mod packed;
 #[cfg(feature = "postgres-storage")]
 mod postgres;
 #[cfg(feature = "redis-storage")]

@@ -21,6 +21,7 @@ use parking_lot::RwLock;
 
 use self::cleanup::CleanupTask;
 use self::state::State;
+use crate::packed::{PackedSession, PackedToken};
 
 /// Largest kv value [`MemoryStorage`] accepts, in bytes (SPEC.md `KV-5`): 64 MiB. Larger
 /// values are rejected with [`StorageError::CapacityExceeded`].
@@ -183,7 +184,16 @@ impl fmt::Debug for MemoryStorage {
 impl AuthStorage for MemoryStorage {
     async fn store_token(&self, token: &AuthToken) -> Result<()> {
         validate::token(token)?;
-        self.inner.state.write().put_token(token, false, Utc::now())
+        // Packing before the lock and freeing the old record after it keeps the
+        // exclusive section to the map updates.
+        let packed = PackedToken::new(token);
+        let replaced = self
+            .inner
+            .state
+            .write()
+            .put_token(token, packed, false, Utc::now())?;
+        drop(replaced);
+        Ok(())
     }
 
     async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
@@ -202,12 +212,20 @@ impl AuthStorage for MemoryStorage {
 
     async fn update_token(&self, token: &AuthToken) -> Result<()> {
         validate::token(token)?;
-        self.inner.state.write().put_token(token, true, Utc::now())
+        let packed = PackedToken::new(token);
+        let replaced = self
+            .inner
+            .state
+            .write()
+            .put_token(token, packed, true, Utc::now())?;
+        drop(replaced);
+        Ok(())
     }
 
     async fn delete_token(&self, token_id: &str) -> Result<()> {
         validate::id("token id", token_id)?;
-        self.inner.state.write().remove_token(token_id);
+        let removed = self.inner.state.write().remove_token(token_id);
+        drop(removed);
         Ok(())
     }
 
@@ -222,7 +240,13 @@ impl AuthStorage for MemoryStorage {
 
     async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
         validate::session(session_id, data)?;
-        self.inner.state.write().put_session(data, Utc::now());
+        let packed = PackedSession::new(data);
+        let replaced = self
+            .inner
+            .state
+            .write()
+            .put_session(data, packed, Utc::now());
+        drop(replaced);
         Ok(())
     }
 
@@ -233,7 +257,8 @@ impl AuthStorage for MemoryStorage {
 
     async fn delete_session(&self, session_id: &str) -> Result<()> {
         validate::id("session id", session_id)?;
-        self.inner.state.write().remove_session(session_id);
+        let removed = self.inner.state.write().remove_session(session_id);
+        drop(removed);
         Ok(())
     }
 
@@ -258,10 +283,14 @@ impl AuthStorage for MemoryStorage {
                 value.len()
             )));
         }
-        let mut state = self.inner.state.write();
-        let now = Utc::now();
-        let expires_at = kv_expiry(now, ttl.or(self.inner.default_ttl));
-        state.put_kv(key, value, expires_at, now);
+        let value = value.to_vec();
+        let replaced = {
+            let mut state = self.inner.state.write();
+            let now = Utc::now();
+            let expires_at = kv_expiry(now, ttl.or(self.inner.default_ttl));
+            state.put_kv(key, value, expires_at, now)
+        };
+        drop(replaced);
         Ok(())
     }
 
@@ -272,7 +301,8 @@ impl AuthStorage for MemoryStorage {
 
     async fn delete_kv(&self, key: &str) -> Result<()> {
         validate::key(key)?;
-        self.inner.state.write().remove_kv(key);
+        let removed = self.inner.state.write().remove_kv(key);
+        drop(removed);
         Ok(())
     }
 

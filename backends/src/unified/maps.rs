@@ -15,21 +15,34 @@
 //!   ordered key index and the memory budget, so the three never disagree on a key;
 //!   listings read the key index and confirm each key in the map.
 //!
+//! Tokens and sessions are kept packed (`crate::packed`: one allocation for a record's
+//! strings); every map hashes with foldhash under a random seed per map, as ids are
+//! chosen by callers.
+//!
 //! A [`DashMap`] reference locks its shard: no method holds one while it calls another
 //! method of the same map.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::ops::Bound;
 
 use authstore_spec::{AuthToken, Result, SessionData, StorageError};
 use chrono::{DateTime, Utc};
 use crossbeam_skiplist::SkipSet;
-use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use foldhash::HashSet;
+use foldhash::fast::RandomState;
 use parking_lot::Mutex;
 
 use super::accounting::{MemoryBudget, kv_bytes, session_bytes, token_bytes};
 use super::counter::StripedCounter;
+use crate::packed::{PackedSession, PackedToken};
+
+/// A concurrent map hashed by foldhash with a random seed.
+pub(super) type DashMap<K, V> = dashmap::DashMap<K, V, RandomState>;
+
+fn map<K: Eq + std::hash::Hash, V>(capacity: usize) -> DashMap<K, V> {
+    DashMap::with_capacity_and_hasher(capacity, RandomState::default())
+}
 
 /// A stored record with its memory charge.
 #[derive(Debug, Clone)]
@@ -52,20 +65,22 @@ impl KvEntry {
     }
 }
 
-/// What a token write needs to know about the record it replaces.
+/// What a token write needs to know about the record it replaces: its access token and
+/// user where they differ from the new record's (their index entries go), whether it
+/// is live, and its charge.
 struct OldToken {
-    access_token: String,
-    user_id: String,
+    other_access_token: Option<String>,
+    other_user_id: Option<String>,
     live: bool,
     bytes: usize,
 }
 
 pub(super) struct Core {
-    pub(super) tokens: DashMap<String, Charged<AuthToken>>,
+    pub(super) tokens: DashMap<String, Charged<PackedToken>>,
     pub(super) access_index: DashMap<String, String>,
     pub(super) user_tokens: DashMap<String, HashSet<String>>,
     token_lock: Mutex<()>,
-    pub(super) sessions: DashMap<String, Charged<SessionData>>,
+    pub(super) sessions: DashMap<String, Charged<PackedSession>>,
     pub(super) user_sessions: DashMap<String, HashSet<String>>,
     /// `(expires_at, session_id)` of every stored session; its mutex serializes session
     /// writes.
@@ -96,14 +111,14 @@ fn index_remove(index: &DashMap<String, HashSet<String>>, owner: &str, id: &str)
 impl Core {
     pub(super) fn new(initial_capacity: usize, max_memory: usize) -> Self {
         Self {
-            tokens: DashMap::with_capacity(initial_capacity),
-            access_index: DashMap::with_capacity(initial_capacity),
-            user_tokens: DashMap::new(),
+            tokens: map(initial_capacity),
+            access_index: map(initial_capacity),
+            user_tokens: map(0),
             token_lock: Mutex::new(()),
-            sessions: DashMap::with_capacity(initial_capacity),
-            user_sessions: DashMap::new(),
+            sessions: map(initial_capacity),
+            user_sessions: map(0),
             session_expiry: Mutex::new(BTreeSet::new()),
-            kv: DashMap::with_capacity(initial_capacity),
+            kv: map(initial_capacity),
             kv_keys: SkipSet::new(),
             budget: MemoryBudget::new(max_memory),
             hits: StripedCounter::default(),
@@ -128,7 +143,7 @@ impl Core {
         self.tokens
             .get(token_id)
             .filter(|t| !t.record.is_expired_at(now))
-            .map(|t| t.record.clone())
+            .map(|t| t.record.unpack())
     }
 
     pub(super) fn get_token(&self, token_id: &str) -> Option<AuthToken> {
@@ -141,8 +156,8 @@ impl Core {
         let found = id.and_then(|id| {
             self.tokens
                 .get(&id)
-                .filter(|t| t.record.access_token == access_token && !t.record.is_expired_at(now))
-                .map(|t| t.record.clone())
+                .filter(|t| t.record.access_token() == access_token && !t.record.is_expired_at(now))
+                .map(|t| t.record.unpack())
         });
         self.count(found)
     }
@@ -163,12 +178,16 @@ impl Core {
     /// Stores `token` (already validated); with `must_exist` it is `update_token`.
     pub(super) fn put_token(&self, token: &AuthToken, must_exist: bool) -> Result<()> {
         let new_bytes = token_bytes(token)?;
-        let _writer = self.token_lock.lock();
+        // Packed before the lock; the replaced record is freed after it is released.
+        let packed = PackedToken::new(token);
+        let writer = self.token_lock.lock();
         let now = Utc::now();
         let id = &token.token_id;
         let old = self.tokens.get(id).map(|t| OldToken {
-            access_token: t.record.access_token.clone(),
-            user_id: t.record.user_id.clone(),
+            other_access_token: (t.record.access_token() != token.access_token)
+                .then(|| t.record.access_token().to_owned()),
+            other_user_id: (t.record.user_id() != token.user_id)
+                .then(|| t.record.user_id().to_owned()),
             live: !t.record.is_expired_at(now),
             bytes: t.bytes,
         });
@@ -214,47 +233,71 @@ impl Core {
         if let Some((holder, _)) = stale_holder {
             self.unlink_token(&holder);
         }
-        if live {
-            self.access_index
-                .insert(token.access_token.clone(), id.clone());
-            index_insert(&self.user_tokens, &token.user_id, id);
-            self.tokens.insert(
-                id.clone(),
-                Charged {
-                    record: token.clone(),
-                    bytes: new_bytes,
-                },
-            );
-        } else {
-            self.tokens.remove(id);
-        }
-        if let Some(old) = old {
-            if !live || old.access_token != token.access_token {
+        // A stored token (live or not) already has the index entries of its own access
+        // token and user: those are added only where they change.
+        let (new_access, new_user) = old.as_ref().map_or((true, true), |o| {
+            (o.other_access_token.is_some(), o.other_user_id.is_some())
+        });
+        let replaced = if live {
+            if new_access {
                 self.access_index
-                    .remove_if(&old.access_token, |_, holder| holder == id);
+                    .insert(token.access_token.clone(), id.clone());
             }
-            if !live || old.user_id != token.user_id {
-                index_remove(&self.user_tokens, &old.user_id, id);
+            if new_user {
+                index_insert(&self.user_tokens, &token.user_id, id);
+            }
+            let record = Charged {
+                record: packed,
+                bytes: new_bytes,
+            };
+            match self.tokens.get_mut(id) {
+                Some(mut stored) => Some(std::mem::replace(&mut *stored, record)),
+                None => self.tokens.insert(id.clone(), record),
+            }
+        } else {
+            self.tokens.remove(id).map(|(_, old)| old)
+        };
+        if let Some(old) = old {
+            let access = match old.other_access_token {
+                Some(other) => Some(other),
+                None => (!live).then(|| token.access_token.clone()),
+            };
+            if let Some(access) = access {
+                self.access_index
+                    .remove_if(&access, |_, holder| holder == id);
+            }
+            let user = match old.other_user_id {
+                Some(other) => Some(other),
+                None => (!live).then(|| token.user_id.clone()),
+            };
+            if let Some(user) = user {
+                index_remove(&self.user_tokens, &user, id);
             }
         }
+        drop(writer);
+        drop(replaced);
         Ok(())
     }
 
     pub(super) fn delete_token(&self, token_id: &str) {
-        let _writer = self.token_lock.lock();
-        if let Some(bytes) = self.unlink_token(token_id) {
-            self.budget.release(bytes);
+        let writer = self.token_lock.lock();
+        let removed = self.unlink_token(token_id);
+        if let Some(old) = &removed {
+            self.budget.release(old.bytes);
         }
+        // The record is freed after the lock is released.
+        drop(writer);
+        drop(removed);
     }
 
-    /// Removes a token and its index entries without touching the budget; returns its
-    /// charge. The caller holds `token_lock`.
-    fn unlink_token(&self, token_id: &str) -> Option<usize> {
+    /// Removes a token and its index entries without touching the budget; returns it
+    /// with its charge. The caller holds `token_lock`.
+    fn unlink_token(&self, token_id: &str) -> Option<Charged<PackedToken>> {
         let (_, old) = self.tokens.remove(token_id)?;
         self.access_index
-            .remove_if(&old.record.access_token, |_, holder| holder == token_id);
-        index_remove(&self.user_tokens, &old.record.user_id, token_id);
-        Some(old.bytes)
+            .remove_if(old.record.access_token(), |_, holder| holder == token_id);
+        index_remove(&self.user_tokens, old.record.user_id(), token_id);
+        Some(old)
     }
 
     // ---- sessions ----
@@ -263,7 +306,7 @@ impl Core {
         self.sessions
             .get(session_id)
             .filter(|s| !s.record.is_expired_at(now))
-            .map(|s| s.record.clone())
+            .map(|s| s.record.unpack())
     }
 
     pub(super) fn get_session(&self, session_id: &str) -> Option<SessionData> {
@@ -287,40 +330,54 @@ impl Core {
     /// version (SES-6).
     pub(super) fn put_session(&self, data: &SessionData) -> Result<()> {
         let new_bytes = session_bytes(data)?;
+        let packed = PackedSession::new(data);
         let mut expiry = self.session_expiry.lock();
         let now = Utc::now();
         let id = &data.session_id;
-        let old = self
-            .sessions
-            .get(id)
-            .map(|s| (s.record.user_id.clone(), s.record.expires_at, s.bytes));
+        // The old owner only where it differs from the new one (its index entry goes).
+        let old = self.sessions.get(id).map(|s| {
+            let other_user =
+                (s.record.user_id() != data.user_id).then(|| s.record.user_id().to_owned());
+            (other_user, s.record.expires_at, s.bytes)
+        });
         let live = !data.is_expired_at(now);
         self.budget.replace(
             old.as_ref().map_or(0, |(_, _, bytes)| *bytes),
             if live { new_bytes } else { 0 },
             &format!("session {id:?}"),
         )?;
-        if live {
-            index_insert(&self.user_sessions, &data.user_id, id);
+        let new_user = old.as_ref().is_none_or(|(other, _, _)| other.is_some());
+        let replaced = if live {
+            if new_user {
+                index_insert(&self.user_sessions, &data.user_id, id);
+            }
             expiry.insert((data.expires_at, id.clone()));
-            self.sessions.insert(
-                id.clone(),
-                Charged {
-                    record: data.clone(),
-                    bytes: new_bytes,
-                },
-            );
+            let record = Charged {
+                record: packed,
+                bytes: new_bytes,
+            };
+            match self.sessions.get_mut(id) {
+                Some(mut stored) => Some(std::mem::replace(&mut *stored, record)),
+                None => self.sessions.insert(id.clone(), record),
+            }
         } else {
-            self.sessions.remove(id);
-        }
-        if let Some((old_user, old_expiry, _)) = old {
+            self.sessions.remove(id).map(|(_, old)| old)
+        };
+        if let Some((other_user, old_expiry, _)) = old {
             if !live || old_expiry != data.expires_at {
                 expiry.remove(&(old_expiry, id.clone()));
             }
-            if !live || old_user != data.user_id {
-                index_remove(&self.user_sessions, &old_user, id);
+            let user = match other_user {
+                Some(other) => Some(other),
+                None => (!live).then(|| data.user_id.clone()),
+            };
+            if let Some(user) = user {
+                index_remove(&self.user_sessions, &user, id);
             }
         }
+        // The replaced record is freed after the lock is released.
+        drop(expiry);
+        drop(replaced);
         Ok(())
     }
 
@@ -334,7 +391,7 @@ impl Core {
     fn unlink_session(&self, expiry: &mut BTreeSet<(DateTime<Utc>, String)>, session_id: &str) {
         if let Some((id, old)) = self.sessions.remove(session_id) {
             expiry.remove(&(old.record.expires_at, id));
-            index_remove(&self.user_sessions, &old.record.user_id, session_id);
+            index_remove(&self.user_sessions, old.record.user_id(), session_id);
             self.budget.release(old.bytes);
         }
     }
@@ -367,6 +424,13 @@ impl Core {
         let live = entry.is_live(now);
         let new_bytes = if live { entry.bytes } else { 0 };
         let what = || format!("kv key {key:?}");
+        // Overwriting a live entry with a live one: the key index already has the key,
+        // and no key copy is needed to find it.
+        if live && let Some(mut stored) = self.kv.get_mut(key) {
+            self.budget.replace(stored.bytes, new_bytes, &what())?;
+            *stored = entry;
+            return Ok(());
+        }
         match self.kv.entry(key.to_owned()) {
             Entry::Occupied(mut occupied) => {
                 self.budget
@@ -403,9 +467,14 @@ impl Core {
     }
 
     pub(super) fn delete_kv(&self, key: &str) {
-        if let Entry::Occupied(occupied) = self.kv.entry(key.to_owned()) {
+        // The key index entry goes while the shard is locked (the closure runs under
+        // it), so a concurrent `put_kv` of the key cannot fall in between.
+        let removed = self.kv.remove_if(key, |_, _| {
             self.kv_keys.remove(key);
-            self.budget.release(occupied.remove().bytes);
+            true
+        });
+        if let Some((_, entry)) = removed {
+            self.budget.release(entry.bytes);
         }
     }
 
@@ -439,8 +508,8 @@ impl Core {
                 .map(|t| t.key().clone())
                 .collect();
             for id in expired {
-                if let Some(bytes) = self.unlink_token(&id) {
-                    self.budget.release(bytes);
+                if let Some(old) = self.unlink_token(&id) {
+                    self.budget.release(old.bytes);
                 }
             }
         }

@@ -20,12 +20,12 @@ impl Core {
         let tokens: usize = self
             .tokens
             .iter()
-            .map(|t| token_bytes(&t.record).unwrap())
+            .map(|t| token_bytes(&t.record.unpack()).unwrap())
             .sum();
         let sessions: usize = self
             .sessions
             .iter()
-            .map(|s| session_bytes(&s.record).unwrap())
+            .map(|s| session_bytes(&s.record.unpack()).unwrap())
             .sum();
         let kv: usize = self.kv.iter().map(|e| kv_bytes(e.key(), &e.value)).sum();
         tokens + sessions + kv
@@ -37,14 +37,14 @@ impl Core {
         assert_eq!(self.access_index.len(), self.tokens.len());
         for t in self.tokens.iter() {
             let id = t.key();
-            assert_eq!(&t.record.token_id, id);
+            assert_eq!(t.record.token_id(), id);
             assert_eq!(
-                self.access_index.get(&t.record.access_token).as_deref(),
+                self.access_index.get(t.record.access_token()).as_deref(),
                 Some(id)
             );
             assert!(
                 self.user_tokens
-                    .get(&t.record.user_id)
+                    .get(t.record.user_id())
                     .unwrap()
                     .contains(id)
             );
@@ -54,10 +54,11 @@ impl Core {
         let expiry = self.session_expiry.lock();
         assert_eq!(expiry.len(), self.sessions.len());
         for s in self.sessions.iter() {
+            assert_eq!(s.record.session_id(), s.key());
             assert!(expiry.contains(&(s.record.expires_at, s.key().clone())));
             assert!(
                 self.user_sessions
-                    .get(&s.record.user_id)
+                    .get(s.record.user_id())
                     .unwrap()
                     .contains(s.key())
             );
