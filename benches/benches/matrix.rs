@@ -3,8 +3,9 @@
 //! `<operation>/<backend>/<dataset>/c<concurrency>`.
 //!
 //! `AUTHSTORE_BENCH_MODE=quick` (CI: 1k records, about a second per benchmark) or `full`
-//! (default: 1k and 100k records, also 1M in process). `AUTHSTORE_BENCH_BACKENDS` and
-//! `AUTHSTORE_BENCH_DATASETS` (comma-separated) narrow a run. Server backends whose URL
+//! (default: 1k and 100k records, also 1M in process; servers also at 64 tasks).
+//! `AUTHSTORE_BENCH_BACKENDS`, `AUTHSTORE_BENCH_DATASETS` and
+//! `AUTHSTORE_BENCH_CONCURRENCIES` (comma-separated) narrow or widen a run. Server backends whose URL
 //! variable is unset are not measured, and the run says so. With criterion's `--test`
 //! every benchmark runs once on the smallest dataset.
 //!
@@ -21,7 +22,7 @@ use std::time::Instant;
 use authstore_bench::anchors;
 use authstore_bench::dataset::Dataset;
 use authstore_bench::ids::{
-    BACKENDS, BASELINE_OPERATIONS, BenchId, CONCURRENCIES, IN_PROCESS, OPERATIONS, baseline_for,
+    BACKENDS, BASELINE_OPERATIONS, BenchId, IN_PROCESS, OPERATIONS, baseline_for,
     best_baseline_for, dataset_label, parse_dataset_label,
 };
 use authstore_bench::manifest::{self, Manifest, now_unix};
@@ -79,6 +80,16 @@ struct Run {
     /// `false` in criterion's test mode, which writes no results: the manifest of the
     /// last measured run is kept.
     record: bool,
+    /// Concurrency levels of in-process backends and engines, then of servers'.
+    concurrencies: [Vec<u64>; 2],
+}
+
+impl Run {
+    /// The concurrency levels for `name` (a backend or an engine).
+    fn concurrencies(&self, name: &str) -> Vec<u64> {
+        let in_process = IN_PROCESS.contains(&name) || name == "raw-dashmap";
+        self.concurrencies[usize::from(!in_process)].clone()
+    }
 }
 
 fn main() {
@@ -111,12 +122,21 @@ fn main() {
         .unwrap_or_else(|| "target".into());
     let dir = manifest::criterion_dir(&target);
     let mode_name = if test_mode { "test" } else { mode.name() };
+    let concurrencies = match mode::concurrencies_from_env() {
+        Ok(Some(levels)) => [levels.clone(), levels],
+        Ok(None) => [mode.concurrencies(true), mode.concurrencies(false)],
+        Err(err) => {
+            eprintln!("authstore-bench: {err}");
+            std::process::exit(2);
+        }
+    };
     let mut run = Run {
         criterion,
         rt,
         manifest: Manifest::start(mode_name),
         dir,
         record: !test_mode,
+        concurrencies,
     };
 
     for backend in BACKENDS {
@@ -302,7 +322,7 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
 
     let next = AtomicU64::new(0);
     for op in ORDER {
-        for concurrency in CONCURRENCIES {
+        for concurrency in run.concurrencies(backend) {
             let id = BenchId {
                 operation: op.into(),
                 backend: backend.into(),
@@ -377,7 +397,7 @@ fn bench_engine(run: &mut Run, name: &str, ds: Dataset) {
 
     let next = AtomicU64::new(0);
     for op in BASELINE_OPERATIONS {
-        for concurrency in CONCURRENCIES {
+        for concurrency in run.concurrencies(name) {
             let id = BenchId {
                 operation: op.into(),
                 backend: name.into(),

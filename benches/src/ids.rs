@@ -44,8 +44,12 @@ pub const ENGINES: [&str; 7] = [
     "best-redis",
 ];
 
-/// Concurrency levels: calls in flight per iteration.
+/// Concurrency levels of every benchmark: calls in flight per iteration.
 pub const CONCURRENCIES: [u64; 2] = [1, 16];
+
+/// The scale-out level (issue 15 item 6): server backends and their engines also run
+/// with 64 calls in flight in full mode (see [`crate::mode::Mode::concurrencies`]).
+pub const SCALE_OUT: u64 = 64;
 
 /// One benchmark's coordinates.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

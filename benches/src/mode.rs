@@ -3,12 +3,17 @@
 
 use std::time::Duration;
 
+use crate::ids::{CONCURRENCIES, SCALE_OUT};
+
 /// The variable choosing the mode.
 pub const MODE_VAR: &str = "AUTHSTORE_BENCH_MODE";
 /// Comma-separated backends to measure (default: all).
 pub const BACKENDS_VAR: &str = "AUTHSTORE_BENCH_BACKENDS";
 /// Comma-separated dataset labels to measure, e.g. `100k,1M` (default: the mode's).
 pub const DATASETS_VAR: &str = "AUTHSTORE_BENCH_DATASETS";
+/// Comma-separated concurrency levels, e.g. `1,16,64` (default: the mode's; see
+/// [`Mode::concurrencies`]). Applies to every backend and engine measured.
+pub const CONCURRENCIES_VAR: &str = "AUTHSTORE_BENCH_CONCURRENCIES";
 
 /// How much to measure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +51,18 @@ impl Mode {
         }
     }
 
+    /// Concurrency levels for a backend or engine: 1 and 16 everywhere; server backends
+    /// and their engines also 64 in full mode (issue 15 item 6: scale out), where 64
+    /// tasks share the SQL pools' 16 connections or one Redis connection. In process,
+    /// 16 tasks already keep both worker threads busy.
+    pub fn concurrencies(self, in_process: bool) -> Vec<u64> {
+        let mut levels = CONCURRENCIES.to_vec();
+        if self == Self::Full && !in_process {
+            levels.push(SCALE_OUT);
+        }
+        levels
+    }
+
     /// Criterion's warm-up time, measurement time and sample count.
     pub fn timing(self) -> (Duration, Duration, usize) {
         match self {
@@ -53,6 +70,23 @@ impl Mode {
             Self::Full => (Duration::from_secs(1), Duration::from_secs(3), 20),
         }
     }
+}
+
+/// The concurrency levels named by [`CONCURRENCIES_VAR`], or `None` when unset.
+pub fn concurrencies_from_env() -> Result<Option<Vec<u64>>, String> {
+    let Some(items) = list_from_env(CONCURRENCIES_VAR) else {
+        return Ok(None);
+    };
+    items
+        .iter()
+        .map(|item| match item.parse::<u64>() {
+            Ok(level) if level > 0 => Ok(level),
+            _ => Err(format!(
+                "{CONCURRENCIES_VAR}: {item:?} is not a positive number of tasks"
+            )),
+        })
+        .collect::<Result<Vec<u64>, String>>()
+        .map(Some)
 }
 
 /// The comma-separated list in `var`, or `None` when unset or empty.
@@ -65,4 +99,17 @@ pub fn list_from_env(var: &str) -> Option<Vec<String>> {
         .map(str::to_owned)
         .collect();
     (!items.is_empty()).then_some(items)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn servers_scale_out_to_64_tasks_in_full_mode_only() {
+        assert_eq!(Mode::Full.concurrencies(false), vec![1, 16, 64]);
+        assert_eq!(Mode::Full.concurrencies(true), vec![1, 16]);
+        assert_eq!(Mode::Quick.concurrencies(false), vec![1, 16]);
+        assert_eq!(Mode::Quick.concurrencies(true), vec![1, 16]);
+    }
 }

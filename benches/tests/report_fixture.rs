@@ -266,3 +266,43 @@ fn writers_show_figures_and_say_what_was_not_measured() {
     assert!(page.contains("fill=\"#4E79A7\""), "memory's bar colour");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn scale_out_shows_64_tasks_against_16_and_the_best_client() {
+    let m = |id: &str, ns: f64, calls: u64| Measurement {
+        id: BenchId::parse(id).unwrap(),
+        median_ns: ns,
+        median_ci_ns: (ns, ns),
+        calls_per_iteration: calls,
+        written: SystemTime::now(),
+    };
+    let report = |measurements: Vec<Measurement>| report::Report {
+        manifest: None,
+        pivot: Pivot::new(measurements),
+        verdicts: Vec::new(),
+        comparison: Vec::new(),
+        skipped: Vec::new(),
+        stale: 0,
+    };
+    let c16 = vec![m("get_token/postgres/1k/c16", 400_000.0, 16)];
+    let md = markdown::render(&report(c16.clone()));
+    assert!(
+        md.contains("## Scale out: 64 tasks\n\nNot measured in this run"),
+        "{md}"
+    );
+    let mut runs = c16;
+    runs.push(m("get_token/postgres/1k/c64", 800_000.0, 64));
+    runs.push(m("engine_read_record/best-postgres/1k/c64", 400_000.0, 64));
+    let md = markdown::render(&report(runs));
+    // c16: 40 k/s; c64: 80 k/s, twice the calls/s; twice the best client's batch time.
+    assert!(
+        md.contains(
+            "| postgres | `get_token` | 1k | 40.0 k/s | 800 µs | 80.0 k/s | 2.00x | 2.00x (best-postgres) |"
+        ),
+        "{md}"
+    );
+    assert!(
+        md.contains("| best-postgres | `engine_read_record` | 1k | — | 400 µs | 160 k/s | — | — |"),
+        "{md}"
+    );
+}

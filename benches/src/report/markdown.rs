@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::format::{calls_per_second, factor, nanos};
 use super::pivot::Ratio;
 use super::{COMMANDS, METHOD, Report, utc};
-use crate::ids::{BACKENDS, BASELINE_OPERATIONS, ENGINES, OPERATIONS, dataset_label};
+use crate::ids::{BACKENDS, BASELINE_OPERATIONS, ENGINES, OPERATIONS, SCALE_OUT, dataset_label};
 
 /// The Markdown report.
 pub fn render(report: &Report) -> String {
@@ -112,6 +112,7 @@ pub fn render(report: &Report) -> String {
         }
         let _ = writeln!(w);
     }
+    scale_out(w, report);
     let _ = writeln!(w, "## Raw engine baselines\n");
     let _ = writeln!(
         w,
@@ -153,6 +154,87 @@ pub fn render(report: &Report) -> String {
     }
     let _ = writeln!(w, "\n## Reproduce\n\n```sh\n{COMMANDS}\n```");
     md
+}
+
+/// Server backends and their engines at [`SCALE_OUT`] tasks (full mode only): what the
+/// extra tasks buy over 16.
+fn scale_out(w: &mut String, report: &Report) {
+    let _ = writeln!(w, "## Scale out: {SCALE_OUT} tasks\n");
+    let measured: Vec<&str> = BACKENDS
+        .iter()
+        .chain(ENGINES.iter())
+        .copied()
+        .filter(|name| {
+            report
+                .pivot
+                .datasets(name)
+                .into_iter()
+                .any(|d| has_level(report, name, d))
+        })
+        .collect();
+    if measured.is_empty() {
+        let _ = writeln!(
+            w,
+            "Not measured in this run (full mode measures server backends and their engines at \
+             {SCALE_OUT} tasks; `AUTHSTORE_BENCH_CONCURRENCIES=1,16,{SCALE_OUT}` asks for it in any \
+             mode).\n"
+        );
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "{SCALE_OUT} long-lived tasks each make one call per iteration, as at c16; SQL pools still \
+         hold 16 connections, Redis backends multiplex one connection, so extra tasks queue for \
+         them. Gain: calls/s at c{SCALE_OUT} over calls/s at c16 (above 1x: the extra tasks \
+         help). vs best: batch latency over the best client's baseline at c{SCALE_OUT}.\n"
+    );
+    let _ = writeln!(
+        w,
+        "| Backend | Operation | Records | c16 calls/s | c{SCALE_OUT} batch | c{SCALE_OUT} calls/s | gain c{SCALE_OUT}/c16 | vs best c{SCALE_OUT} |"
+    );
+    let _ = writeln!(w, "|---|---|---|---|---|---|---|---|");
+    for name in measured {
+        let operations: &[&str] = if ENGINES.contains(&name) {
+            &BASELINE_OPERATIONS
+        } else {
+            &OPERATIONS
+        };
+        for dataset in report.pivot.datasets(name) {
+            for op in operations {
+                let Some(high) = report.pivot.get(op, name, dataset, SCALE_OUT) else {
+                    continue;
+                };
+                let sixteen = report.pivot.get(op, name, dataset, 16);
+                let gain = report
+                    .pivot
+                    .gain_between(op, name, dataset, 16, SCALE_OUT)
+                    .map_or("—".to_owned(), factor);
+                let best = report
+                    .pivot
+                    .best_ratio(op, name, dataset, SCALE_OUT)
+                    .map_or("—".to_owned(), |r| {
+                        format!("{} ({})", factor(r.latency_ratio()), r.engine)
+                    });
+                let _ = writeln!(
+                    w,
+                    "| {name} | `{op}` | {} | {} | {} | {} | {gain} | {best} |",
+                    dataset_label(dataset),
+                    sixteen.map_or("—".to_owned(), |m| calls_per_second(m.calls_per_second())),
+                    nanos(high.median_ns),
+                    calls_per_second(high.calls_per_second()),
+                );
+            }
+        }
+    }
+    let _ = writeln!(w);
+}
+
+/// Whether `name` has any result at [`SCALE_OUT`] tasks on `dataset`.
+fn has_level(report: &Report, name: &str, dataset: u64) -> bool {
+    OPERATIONS
+        .iter()
+        .chain(BASELINE_OPERATIONS.iter())
+        .any(|op| report.pivot.get(op, name, dataset, SCALE_OUT).is_some())
 }
 
 /// `not measured (why)` for a backend without results.

@@ -181,9 +181,21 @@ impl Pivot {
 
     /// Calls per second at concurrency 16 over calls per second at concurrency 1.
     pub fn concurrency_gain(&self, operation: &str, backend: &str, dataset: u64) -> Option<f64> {
-        let one = self.get(operation, backend, dataset, 1)?;
-        let sixteen = self.get(operation, backend, dataset, 16)?;
-        Some(sixteen.calls_per_second() / one.calls_per_second())
+        self.gain_between(operation, backend, dataset, 1, 16)
+    }
+
+    /// Calls per second at concurrency `to` over calls per second at concurrency `from`.
+    pub fn gain_between(
+        &self,
+        operation: &str,
+        backend: &str,
+        dataset: u64,
+        from: u64,
+        to: u64,
+    ) -> Option<f64> {
+        let low = self.get(operation, backend, dataset, from)?;
+        let high = self.get(operation, backend, dataset, to)?;
+        Some(high.calls_per_second() / low.calls_per_second())
     }
 }
 
