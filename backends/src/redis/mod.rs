@@ -155,12 +155,18 @@ impl RedisConfig {
         let roots = self.root_certificates.as_deref();
         let set_up = async {
             let conn = Connection::open(target, roots, timeout).await?;
-            for script in SCRIPTS.all() {
-                conn.load(script).await?;
+            // The function library first: with it every call is an `FCALL`. A server
+            // that refuses it (an ACL without `FUNCTION`, `maxmemory` reached) gets the
+            // scripts instead, called with `EVALSHA`.
+            let functions = conn.load_library(&SCRIPTS.library).await.is_ok();
+            if !functions {
+                for script in SCRIPTS.all() {
+                    conn.load(script).await?;
+                }
             }
-            Ok(conn)
+            Ok((conn, functions))
         };
-        let conn = within(timeout, set_up).await.map_err(|err| match err {
+        let (conn, functions) = within(timeout, set_up).await.map_err(|err| match err {
             Failed::Redis(err) if err.kind() == RedisErrorKind::InvalidClientConfig => {
                 StorageError::InvalidInput(format!("invalid Redis URL or settings: {err}"))
             }
@@ -168,6 +174,7 @@ impl RedisConfig {
         })?;
         Ok(RedisStorage {
             conn,
+            functions,
             ns,
             default_ttl: self.default_ttl,
             timeout,
@@ -349,6 +356,9 @@ async fn within<T>(
 #[derive(Clone)]
 pub struct RedisStorage {
     conn: Connection,
+    /// Whether the function library loaded when the storage connected: operations are
+    /// then `FCALL`s, else `EVALSHA`s of the same code.
+    functions: bool,
     ns: Namespace,
     default_ttl: Option<Duration>,
     timeout: Duration,
@@ -410,7 +420,10 @@ impl RedisStorage {
                 .arg("COUNT")
                 .arg(1000);
             let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .run("purge (SCAN)", self.conn.query_at(scan, self.ns.base()))
+                .run(
+                    "purge (SCAN)",
+                    self.conn.query_at(scan, self.ns.base().as_bytes()),
+                )
                 .await?;
             if !keys.is_empty() {
                 let mut unlink = ::redis::cmd("UNLINK");
@@ -479,8 +492,17 @@ impl RedisStorage {
         let mut argv: Vec<&[u8]> = Vec::with_capacity(args.len() + 1);
         argv.push(self.ns.base().as_bytes());
         argv.extend_from_slice(args);
-        self.run(operation, self.conn.eval(script, &[key.as_bytes()], &argv))
+        let keys: &[&[u8]] = &[key.as_bytes()];
+        if self.functions {
+            self.run(
+                operation,
+                self.conn.fcall(script, &SCRIPTS.library, keys, &argv),
+            )
             .await
+        } else {
+            self.run(operation, self.conn.eval(script, keys, &argv))
+                .await
+        }
     }
 
     /// The `record` field of the hash at `key`, decoded, or `None`.

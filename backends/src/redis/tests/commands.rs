@@ -12,7 +12,7 @@ use std::time::Duration;
 use ::redis::{ConnectionAddr, IntoConnectionInfo};
 use authstore_spec::{AuthStorage, AuthToken, SessionData};
 
-use super::super::{RedisConfig, RedisStorage};
+use super::super::{RedisConfig, RedisStorage, SCRIPTS};
 use super::url;
 
 /// A `MONITOR` connection read by a thread of its own, line by line.
@@ -58,6 +58,15 @@ impl Monitor {
     /// The commands run inside scripts on keys containing `base` until the line carrying
     /// `marker` arrives: each as its name, e.g. `"HSET"`.
     fn script_commands_until(&self, base: &str, marker: &str) -> Vec<String> {
+        self.commands_until(base, marker)
+            .into_iter()
+            .filter_map(|(in_script, name)| in_script.then_some(name))
+            .collect()
+    }
+
+    /// The commands naming `base` until the line carrying `marker` arrives: each as
+    /// whether a script ran it, and its name.
+    fn commands_until(&self, base: &str, marker: &str) -> Vec<(bool, String)> {
         let mut commands = Vec::new();
         loop {
             let line = self
@@ -67,10 +76,11 @@ impl Monitor {
             if line.contains(marker) {
                 return commands;
             }
-            // `+<time> [<db> lua] "CMD" "arg"...`: a command run by a script.
-            if line.contains(" lua] ") && line.contains(base) {
-                let name = line.split(" lua] \"").nth(1).unwrap_or_default();
-                commands.push(name.split('"').next().unwrap_or_default().to_owned());
+            // `+<time> [<db> <client address, or lua>] "CMD" "arg"...`.
+            if line.contains(base) {
+                let name = line.split("] \"").nth(1).unwrap_or_default();
+                let name = name.split('"').next().unwrap_or_default().to_owned();
+                commands.push((line.contains(" lua] "), name));
             }
         }
     }
@@ -152,4 +162,51 @@ async fn overwrites_of_an_unchanged_owner_call_few_commands() {
              expected: {commands:?}"
         );
     }
+}
+
+/// Operations call the backend's function library (`FCALL`), which defines the shared
+/// helpers once when it loads, rather than scripts (`EVALSHA`), which define them again
+/// on every call.
+#[tokio::test]
+async fn operations_call_functions() {
+    let (storage, base) = storage("fcall").await;
+    let monitor = Monitor::start();
+    storage
+        .store_kv("k", b"v", Some(Duration::from_secs(60)))
+        .await
+        .expect("store_kv");
+    let marker = format!("{base}-end");
+    echo(&storage, &marker).await;
+    let sent: Vec<String> = monitor
+        .commands_until(&base, &marker)
+        .into_iter()
+        .filter_map(|(in_script, name)| (!in_script).then_some(name))
+        .collect();
+    storage.purge().await.expect("purge");
+    assert_eq!(sent, ["FCALL"], "store_kv sent {sent:?}");
+}
+
+/// A server that lost the library (`FUNCTION FLUSH`, a new node, a restart without
+/// persistence) gets it again from the first call that misses it, which then succeeds.
+#[tokio::test]
+async fn a_lost_library_is_loaded_again() {
+    let (storage, _) = storage("reload").await;
+    let library = &SCRIPTS.library.name;
+    let mut delete = ::redis::cmd("FUNCTION");
+    delete.arg("DELETE").arg(library);
+    // Other tests of this process may have loaded it again already: either reply is fine.
+    let _: ::redis::RedisResult<()> = storage.conn.query(&delete).await;
+    storage
+        .store_kv("k", b"v", Some(Duration::from_secs(60)))
+        .await
+        .expect("store_kv after FUNCTION DELETE");
+    assert_eq!(
+        storage.get_kv("k").await.expect("get_kv"),
+        Some(b"v".to_vec())
+    );
+    let mut list = ::redis::cmd("FUNCTION");
+    list.arg("LIST").arg("LIBRARYNAME").arg(library);
+    let found: Vec<::redis::Value> = storage.conn.query(&list).await.expect("FUNCTION LIST");
+    storage.purge().await.expect("purge");
+    assert_eq!(found.len(), 1, "the library {library} is loaded again");
 }
