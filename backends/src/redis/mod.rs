@@ -139,7 +139,8 @@ impl RedisConfig {
         self
     }
 
-    /// Connects and loads the backend's scripts. Fails with
+    /// Connects and loads the backend's function library (or, where the server refuses
+    /// it, its scripts). Fails with
     /// [`InvalidInput`](StorageError::InvalidInput) for a bad prefix or URL and with
     /// [`Unavailable`](StorageError::Unavailable) when no server answers within the
     /// operation timeout; never panics.
@@ -287,7 +288,8 @@ async fn within<T>(
 ///
 /// # Operations
 /// Every method but four is one round trip: a plain `GET`/`HGET` for point reads,
-/// otherwise one Lua script (`EVALSHA`), which Redis runs atomically, so each index
+/// otherwise one call of Lua code (`FCALL` of the backend's function library, or
+/// `EVALSHA` of the same code as a script), which Redis runs atomically, so each index
 /// change is all or nothing and no reader sees a token without its access index entry or
 /// an entry that points at another token (`CON-*`). The four are `list_kv_keys`,
 /// `list_user_tokens`, `list_user_sessions` and `cleanup_expired`, whose work grows with
@@ -301,8 +303,12 @@ async fn within<T>(
 /// order, `TOK-10`, `SES-5`), while one written, re-stored or deleted during it may or may
 /// not be, and is never returned twice; every item returned was live and the user's when
 /// its batch was read. A cleanup removes the index entries of what had expired when it
-/// began. Scripts are loaded when the storage connects; if the server loses them
-/// (restart, failover, `SCRIPT FLUSH`), the next call sends its script whole, once.
+/// began. The function library (named after a hash of its code, so builds with other
+/// code keep their own) is loaded on every master when the storage connects; a node
+/// that lacks it (added later, `FUNCTION FLUSH`, restarted without persistence) gets it
+/// from the first call that misses it. Where it cannot be loaded (an ACL without
+/// `FUNCTION`, `maxmemory` reached at connect) the storage uses scripts, loaded when it
+/// connects and sent whole, once, by the first call after the server lost them.
 /// Costs: point operations O(1) (plus O(log n) index updates), `count_active_sessions`
 /// one `ZCOUNT`, user listings one call per 250 of the user's index members (each
 /// O(log n) to find its place, even among members of one score), `list_kv_keys` one
@@ -338,7 +344,7 @@ async fn within<T>(
 ///   listings and cleanup still work.
 ///
 /// # Server requirements
-/// Redis 7.0 or later (script flags, `PEXPIRETIME`), with `maxmemory-policy noeviction`
+/// Redis 7.0 or later (functions, script flags, `PEXPIRETIME`), with `maxmemory-policy noeviction`
 /// (the default): an evicted key would leave indexes that disagree with the items, e.g.
 /// an evicted session still counted. Nothing else may write keys under the prefix; a
 /// key of the wrong type there makes scripts fail, possibly after part of their work.
