@@ -11,7 +11,7 @@ use ::redis::{Client, Cmd, FromRedisValue, RedisResult, ServerErrorKind, TlsCert
 
 use authstore_spec::StorageError;
 
-use super::scripts::Lua;
+use super::scripts::{Library, Lua};
 
 /// Reconnection attempts before a command fails (the operation timeout bounds them too).
 const RECONNECT_RETRIES: usize = 3;
@@ -101,11 +101,11 @@ impl Connection {
     }
 
     /// Sends a keyless `cmd` to the node serving `key` (on a single node, to the node).
-    pub(super) async fn query_at<T: FromRedisValue>(&self, cmd: Cmd, key: &str) -> RedisResult<T> {
+    pub(super) async fn query_at<T: FromRedisValue>(&self, cmd: Cmd, key: &[u8]) -> RedisResult<T> {
         match self {
             Self::Single(manager) => cmd.query_async(&mut manager.clone()).await,
             Self::Cluster(cluster) => {
-                let route = Route::with_key(key.as_bytes(), SlotAddr::Master);
+                let route = Route::with_key(key, SlotAddr::Master);
                 let routing = RoutingInfo::SingleNode(SingleNodeRoutingInfo::SpecificNode(route));
                 let value = cluster.clone().route_command(cmd, routing).await?;
                 Ok(::redis::from_redis_value(value.extract_error()?)?)
@@ -131,11 +131,46 @@ impl Connection {
         }
     }
 
+    /// Calls the function of `script` in `library` with `FCALL`: one round trip, without
+    /// the script's prelude. If the node serving `keys[0]` lacks the library (a node added
+    /// after the storage connected, `FUNCTION FLUSH`, a restart without persistence), loads
+    /// it there and calls again; if it cannot be loaded there, runs `script` as a script.
+    pub(super) async fn fcall<T: FromRedisValue>(
+        &self,
+        script: &Lua,
+        library: &Library,
+        keys: &[&[u8]],
+        args: &[&[u8]],
+    ) -> RedisResult<T> {
+        let Some(function) = &script.function else {
+            return self.eval(script, keys, args).await;
+        };
+        let call = eval_cmd("FCALL", function.as_bytes(), keys, args);
+        match self.query(&call).await {
+            Err(err) if function_missing(&err) => {
+                let key = keys.first().copied().unwrap_or_default();
+                let load = load_cmd(library);
+                match self.query_at::<::redis::Value>(load, key).await {
+                    Ok(_) => self.query(&call).await,
+                    Err(_) => self.eval(script, keys, args).await,
+                }
+            }
+            result => result,
+        }
+    }
+
+    /// Loads `library` (replacing a library of the same name and so the same code) on
+    /// every node: on a cluster, every master, whose replicas copy it.
+    pub(super) async fn load_library(&self, library: &Library) -> RedisResult<()> {
+        let _reply: ::redis::Value = self.query(&load_cmd(library)).await?;
+        Ok(())
+    }
+
     /// Loads `script` into the script cache (of every node of a cluster), so the first
     /// call of each operation is already one `EVALSHA`.
     pub(super) async fn load(&self, script: &Lua) -> RedisResult<()> {
         let mut load = ::redis::cmd("SCRIPT");
-        load.arg("LOAD").arg(script.code);
+        load.arg("LOAD").arg(script.code.as_ref());
         let _sha: String = self.query(&load).await?;
         Ok(())
     }
@@ -147,6 +182,21 @@ fn trusting(pem: &[u8]) -> TlsCertificates {
         client_tls: None,
         root_cert: Some(pem.to_vec()),
     }
+}
+
+/// `FUNCTION LOAD REPLACE` of `library`.
+fn load_cmd(library: &Library) -> Cmd {
+    let mut load = ::redis::cmd("FUNCTION");
+    load.arg("LOAD").arg("REPLACE").arg(library.code.as_str());
+    load
+}
+
+/// Whether `err` is the server's reply to an `FCALL` of a function it does not have.
+fn function_missing(err: &::redis::RedisError) -> bool {
+    err.code() == Some("ERR")
+        && err
+            .detail()
+            .is_some_and(|d| d.starts_with("Function not found"))
 }
 
 fn eval_cmd(verb: &str, script: &[u8], keys: &[&[u8]], args: &[&[u8]]) -> Cmd {

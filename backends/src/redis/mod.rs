@@ -139,7 +139,8 @@ impl RedisConfig {
         self
     }
 
-    /// Connects and loads the backend's scripts. Fails with
+    /// Connects and loads the backend's function library (or, where the server refuses
+    /// it, its scripts). Fails with
     /// [`InvalidInput`](StorageError::InvalidInput) for a bad prefix or URL and with
     /// [`Unavailable`](StorageError::Unavailable) when no server answers within the
     /// operation timeout; never panics.
@@ -155,12 +156,18 @@ impl RedisConfig {
         let roots = self.root_certificates.as_deref();
         let set_up = async {
             let conn = Connection::open(target, roots, timeout).await?;
-            for script in SCRIPTS.all() {
-                conn.load(script).await?;
+            // The function library first: with it every call is an `FCALL`. A server
+            // that refuses it (an ACL without `FUNCTION`, `maxmemory` reached) gets the
+            // scripts instead, called with `EVALSHA`.
+            let functions = conn.load_library(&SCRIPTS.library).await.is_ok();
+            if !functions {
+                for script in SCRIPTS.all() {
+                    conn.load(script).await?;
+                }
             }
-            Ok(conn)
+            Ok((conn, functions))
         };
-        let conn = within(timeout, set_up).await.map_err(|err| match err {
+        let (conn, functions) = within(timeout, set_up).await.map_err(|err| match err {
             Failed::Redis(err) if err.kind() == RedisErrorKind::InvalidClientConfig => {
                 StorageError::InvalidInput(format!("invalid Redis URL or settings: {err}"))
             }
@@ -168,6 +175,7 @@ impl RedisConfig {
         })?;
         Ok(RedisStorage {
             conn,
+            functions,
             ns,
             default_ttl: self.default_ttl,
             timeout,
@@ -280,7 +288,8 @@ async fn within<T>(
 ///
 /// # Operations
 /// Every method but four is one round trip: a plain `GET`/`HGET` for point reads,
-/// otherwise one Lua script (`EVALSHA`), which Redis runs atomically, so each index
+/// otherwise one call of Lua code (`FCALL` of the backend's function library, or
+/// `EVALSHA` of the same code as a script), which Redis runs atomically, so each index
 /// change is all or nothing and no reader sees a token without its access index entry or
 /// an entry that points at another token (`CON-*`). The four are `list_kv_keys`,
 /// `list_user_tokens`, `list_user_sessions` and `cleanup_expired`, whose work grows with
@@ -294,8 +303,12 @@ async fn within<T>(
 /// order, `TOK-10`, `SES-5`), while one written, re-stored or deleted during it may or may
 /// not be, and is never returned twice; every item returned was live and the user's when
 /// its batch was read. A cleanup removes the index entries of what had expired when it
-/// began. Scripts are loaded when the storage connects; if the server loses them
-/// (restart, failover, `SCRIPT FLUSH`), the next call sends its script whole, once.
+/// began. The function library (named after a hash of its code, so builds with other
+/// code keep their own) is loaded on every master when the storage connects; a node
+/// that lacks it (added later, `FUNCTION FLUSH`, restarted without persistence) gets it
+/// from the first call that misses it. Where it cannot be loaded (an ACL without
+/// `FUNCTION`, `maxmemory` reached at connect) the storage uses scripts, loaded when it
+/// connects and sent whole, once, by the first call after the server lost them.
 /// Costs: point operations O(1) (plus O(log n) index updates), `count_active_sessions`
 /// one `ZCOUNT`, user listings one call per 250 of the user's index members (each
 /// O(log n) to find its place, even among members of one score), `list_kv_keys` one
@@ -331,7 +344,7 @@ async fn within<T>(
 ///   listings and cleanup still work.
 ///
 /// # Server requirements
-/// Redis 7.0 or later (script flags, `PEXPIRETIME`), with `maxmemory-policy noeviction`
+/// Redis 7.0 or later (functions, script flags, `PEXPIRETIME`), with `maxmemory-policy noeviction`
 /// (the default): an evicted key would leave indexes that disagree with the items, e.g.
 /// an evicted session still counted. Nothing else may write keys under the prefix; a
 /// key of the wrong type there makes scripts fail, possibly after part of their work.
@@ -349,6 +362,9 @@ async fn within<T>(
 #[derive(Clone)]
 pub struct RedisStorage {
     conn: Connection,
+    /// Whether the function library loaded when the storage connected: operations are
+    /// then `FCALL`s, else `EVALSHA`s of the same code.
+    functions: bool,
     ns: Namespace,
     default_ttl: Option<Duration>,
     timeout: Duration,
@@ -410,7 +426,10 @@ impl RedisStorage {
                 .arg("COUNT")
                 .arg(1000);
             let (next, keys): (u64, Vec<Vec<u8>>) = self
-                .run("purge (SCAN)", self.conn.query_at(scan, self.ns.base()))
+                .run(
+                    "purge (SCAN)",
+                    self.conn.query_at(scan, self.ns.base().as_bytes()),
+                )
                 .await?;
             if !keys.is_empty() {
                 let mut unlink = ::redis::cmd("UNLINK");
@@ -479,8 +498,17 @@ impl RedisStorage {
         let mut argv: Vec<&[u8]> = Vec::with_capacity(args.len() + 1);
         argv.push(self.ns.base().as_bytes());
         argv.extend_from_slice(args);
-        self.run(operation, self.conn.eval(script, &[key.as_bytes()], &argv))
+        let keys: &[&[u8]] = &[key.as_bytes()];
+        if self.functions {
+            self.run(
+                operation,
+                self.conn.fcall(script, &SCRIPTS.library, keys, &argv),
+            )
             .await
+        } else {
+            self.run(operation, self.conn.eval(script, keys, &argv))
+                .await
+        }
     }
 
     /// The `record` field of the hash at `key`, decoded, or `None`.

@@ -1,18 +1,28 @@
--- Prepended to every script. ARGV[1] is the key base "{prefix}": every key below starts
--- with it, so all of one storage's keys share a hash tag and a cluster slot, and a script
--- may build the names of the keys it touches besides KEYS[1] (which routes it).
+-- The key layout and the helpers every script shares. In a script (EVAL) this runs on
+-- every call; in the function library (FUNCTION LOAD) once, when the library loads: so
+-- nothing here may depend on the call, except through `enter`.
+-- ARGV[1] is the key base "{prefix}": every key below starts with it, so all of one
+-- storage's keys share a hash tag and a cluster slot, and a script may build the names of
+-- the keys it touches besides KEYS[1] (which routes it).
 -- The layout is documented in keys.rs; the two must agree.
-local base = ARGV[1]
+local base, tokens_index, sessions_index, kv_index, kv_expiry_index
+
+-- Sets the key base of the call (ARGV[1]) and the names built from it. Every script and
+-- function calls it first; calls never interleave (each runs alone on the server).
+local function enter(b)
+  base = b
+  tokens_index = b .. 'index:tokens'
+  sessions_index = b .. 'index:sessions'
+  kv_index = b .. 'index:kv'
+  kv_expiry_index = b .. 'index:kv-expiry'
+end
+
 local function token_key(id) return base .. 'token:' .. id end
 local function access_key(digest) return base .. 'access:' .. digest end
 local function user_tokens_key(user) return base .. 'user:' .. user .. ':tokens' end
 local function session_key(id) return base .. 'session:' .. id end
 local function user_sessions_key(user) return base .. 'user:' .. user .. ':sessions' end
 local function kv_key(key) return base .. 'kv:' .. key end
-local tokens_index = base .. 'index:tokens'
-local sessions_index = base .. 'index:sessions'
-local kv_index = base .. 'index:kv'
-local kv_expiry_index = base .. 'index:kv-expiry'
 
 -- The server clock in whole milliseconds since the Unix epoch.
 local function now_ms()
@@ -115,4 +125,3 @@ end
 -- one entry a write adds, so index garbage stays bounded without a background task.
 local PRUNE_PER_WRITE = 4
 
--- ---- the script proper ----

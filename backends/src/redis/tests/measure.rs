@@ -9,7 +9,7 @@ use ::redis::aio::MultiplexedConnection;
 use authstore_spec::{AuthStorage, AuthToken};
 
 use super::super::keys::{access_digest, last_visible_ms};
-use super::super::{RedisConfig, RedisStorage, SCRIPTS};
+use super::super::{Lua, RedisConfig, RedisStorage, SCRIPTS};
 use super::url;
 
 /// Items the cleanup measurement leaves expired, split between kv entries, tokens and
@@ -67,9 +67,9 @@ impl SlowLog {
         }
     }
 
-    /// The durations (µs, ascending) of the logged calls of the script `sha`; restores
-    /// the settings.
-    async fn finish(self, conn: &mut MultiplexedConnection, sha: &str) -> Vec<i64> {
+    /// The durations (µs, ascending) of the logged calls of `script` (by `EVALSHA` or by
+    /// `FCALL` of its function); restores the settings.
+    async fn finish(self, conn: &mut MultiplexedConnection, script: &Lua) -> Vec<i64> {
         // Each entry: id, timestamp, duration (µs), arguments, client address, client name.
         let log: Vec<(i64, Vec<Vec<u8>>)> = ::redis::cmd("SLOWLOG")
             .arg("GET")
@@ -91,7 +91,15 @@ impl SlowLog {
         config_set(conn, "slowlog-max-len", &self.max_len).await;
         let mut micros: Vec<i64> = log
             .iter()
-            .filter(|(_, args)| args.get(1).is_some_and(|arg| arg == sha.as_bytes()))
+            .filter(|(_, args)| {
+                args.get(1).is_some_and(|arg| {
+                    arg == script.sha.as_bytes()
+                        || script
+                            .function
+                            .as_ref()
+                            .is_some_and(|f| arg == f.as_bytes())
+                })
+            })
             .map(|(duration, _)| *duration)
             .collect();
         micros.sort_unstable();
@@ -191,7 +199,7 @@ async fn cleanup_script_time_over_a_million_expired_items() {
     let started = Instant::now();
     let result = storage.cleanup_expired().await;
     let elapsed = started.elapsed();
-    let micros = slowlog.finish(&mut conn, &SCRIPTS.cleanup.sha).await;
+    let micros = slowlog.finish(&mut conn, &SCRIPTS.cleanup).await;
     let mut left = 0u64;
     for index in ["tokens", "sessions", "kv", "kv-expiry"] {
         let count: u64 = ::redis::cmd("ZCARD")
@@ -262,7 +270,7 @@ async fn list_user_tokens_script_time_over_a_million_tokens() {
     let started = Instant::now();
     let result = storage.list_user_tokens(user).await;
     let elapsed = started.elapsed();
-    let micros = slowlog.finish(&mut conn, &SCRIPTS.list_owned.sha).await;
+    let micros = slowlog.finish(&mut conn, &SCRIPTS.list_owned).await;
     let removed = storage.purge().await;
     let listed = result.expect("list_user_tokens");
     removed.expect("purge");

@@ -1,5 +1,6 @@
 //! Tests of private parts that need a live server (`AUTHSTORE_REDIS_URL`).
 
+mod commands;
 mod listing;
 mod measure;
 
