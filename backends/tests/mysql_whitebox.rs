@@ -29,7 +29,7 @@ mod mysql {
     use chrono::{TimeDelta, Utc};
     use sha2::{Digest, Sha256};
     use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
-    use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
+    use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor, Row};
 
     type TestResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -441,6 +441,167 @@ mod mysql {
                 .err()
                 .ok_or("update of an absent token")?;
             assert_eq!(err.kind(), ErrorKind::NotFound);
+            Ok(())
+        })
+        .await;
+    }
+
+    /// How many prepared statements this pool's one connection has executed (its
+    /// session's `Com_stmt_execute`), read with the text protocol so the reading itself
+    /// is not counted.
+    async fn statements_executed(
+        pool: &MySqlPool,
+    ) -> Result<u64, Box<dyn std::error::Error + Send + Sync>> {
+        let mut conn = pool.acquire().await?;
+        let row = sqlx::raw_sql("SHOW SESSION STATUS LIKE 'Com_stmt_execute'")
+            .fetch_one(&mut *conn)
+            .await?;
+        let value: String = row.try_get(1)?;
+        Ok(value.parse()?)
+    }
+
+    /// Every row of `auth_tokens` as (id column, the id inside its record, user column).
+    async fn token_rows(pool: &MySqlPool) -> sqlx::Result<Vec<(String, String, String)>> {
+        let rows: Vec<(Vec<u8>, Vec<u8>, Vec<u8>)> =
+            sqlx::query_as("SELECT token_id, record, user_id FROM auth_tokens ORDER BY token_id")
+                .fetch_all(pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, record, user)| {
+                let record: AuthToken =
+                    serde_json::from_slice(&record).expect("a stored record decodes");
+                (
+                    String::from_utf8_lossy(&id).into_owned(),
+                    record.token_id,
+                    String::from_utf8_lossy(&user).into_owned(),
+                )
+            })
+            .collect())
+    }
+
+    #[tokio::test]
+    async fn store_token_is_one_statement_in_every_case() {
+        // Issue 15 item 4: an overwrite used to be an INSERT that failed on the id, then
+        // an UPDATE. One connection, so the session counter sees every statement.
+        with_database(|options, database, _| async move {
+            let pool = pool_on(&options, &database, 1).await?;
+            let s = migrated(&pool).await?;
+            let store = |token: AuthToken| {
+                let (s, pool) = (s.clone(), pool.clone());
+                async move {
+                    let before = statements_executed(&pool).await?;
+                    let result = s.store_token(&token).await;
+                    let sent = statements_executed(&pool).await? - before;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>((result, sent))
+                }
+            };
+            let token = AuthToken::new("tok", "alice", "access", HOUR);
+            let (result, sent) = store(token.clone()).await?;
+            result?;
+            assert_eq!(sent, 1, "statements for a new token");
+            let overwrite = AuthToken::new("tok", "alice", "access", 2 * HOUR);
+            let (result, sent) = store(overwrite.clone()).await?;
+            result?;
+            assert_eq!(
+                sent, 1,
+                "statements for an overwrite with the same access token"
+            );
+            let moved = AuthToken::new("tok", "bob", "access-2", HOUR);
+            let (result, sent) = store(moved.clone()).await?;
+            result?;
+            assert_eq!(
+                sent, 1,
+                "statements for an overwrite with a new access token"
+            );
+            assert_eq!(s.get_token("tok").await?, Some(moved.clone()));
+
+            // A live holder of another id: Conflict, and its row untouched.
+            let intruder = AuthToken::new("intruder", "mallory", "access-2", HOUR);
+            let (result, sent) = store(intruder).await?;
+            let err = result
+                .err()
+                .ok_or("store_token onto a live holder's access token")?;
+            assert_eq!(err.kind(), ErrorKind::Conflict);
+            assert_eq!(sent, 1, "statements for a clash with a live holder");
+            assert_eq!(
+                token_rows(&pool).await?,
+                vec![("tok".into(), "tok".into(), "bob".into())]
+            );
+            // The next write on this connection is not taken for a clash.
+            let other = AuthToken::new("other", "carol", "access-3", HOUR);
+            let (result, sent) = store(other.clone()).await?;
+            result?;
+            assert_eq!(sent, 1);
+
+            // An expired holder of another id: taken over, in one statement.
+            let mut expired = AuthToken::new("old", "dave", "access-4", HOUR);
+            expired.expires_at = Utc::now() - TimeDelta::hours(1);
+            store(expired).await?.0?;
+            let taker = AuthToken::new("taker", "erin", "access-4", HOUR);
+            let (result, sent) = store(taker.clone()).await?;
+            result?;
+            assert_eq!(
+                sent, 1,
+                "statements for taking an expired holder's access token"
+            );
+            assert_eq!(s.get_token_by_access_token("access-4").await?, Some(taker));
+            assert_eq!(s.get_token("old").await?, None);
+            assert_eq!(
+                token_rows(&pool).await?,
+                vec![
+                    ("other".into(), "other".into(), "carol".into()),
+                    ("taker".into(), "taker".into(), "erin".into()),
+                    ("tok".into(), "tok".into(), "bob".into()),
+                ],
+                "the expired holder's row is gone, no row holds another token's record"
+            );
+            pool.close().await;
+            Ok(())
+        })
+        .await;
+    }
+
+    #[tokio::test]
+    async fn new_tokens_racing_for_an_expired_holders_access_token_have_one_winner() {
+        // The one-statement upsert takes an expired holder's row over (renaming it):
+        // racing takers must still leave exactly one holder, and no row aliased.
+        with_database(|options, database, _| async move {
+            let pool = pool_on(&options, &database, 8).await?;
+            let s = migrated(&pool).await?;
+            for round in 0..8 {
+                let access = format!("contested-{round}");
+                let mut holder = AuthToken::new(format!("holder-{round}"), "old", &access, HOUR);
+                holder.expires_at = Utc::now() - TimeDelta::hours(1);
+                s.store_token(&holder).await?;
+                let racers: Vec<_> = (0..16)
+                    .map(|i| {
+                        let s = s.clone();
+                        let token =
+                            AuthToken::new(format!("r{round}-{i}"), format!("u{i}"), &access, HOUR);
+                        tokio::spawn(async move { (s.store_token(&token).await, token) })
+                    })
+                    .collect();
+                let mut winners = Vec::new();
+                for racer in racers {
+                    match racer.await? {
+                        (Ok(()), token) => winners.push(token),
+                        (Err(err), _) => assert_eq!(err.kind(), ErrorKind::Conflict, "{err}"),
+                    }
+                }
+                assert_eq!(winners.len(), 1, "round {round}: exactly one taker wins");
+                assert_eq!(
+                    s.get_token_by_access_token(&access).await?,
+                    Some(winners[0].clone())
+                );
+                assert_eq!(s.get_token(&holder.token_id).await?, None);
+            }
+            let rows = token_rows(&pool).await?;
+            assert_eq!(rows.len(), 8, "one row per round: {rows:?}");
+            for (id, record_id, _) in &rows {
+                assert_eq!(id, record_id, "row {id} holds the record of {record_id}");
+            }
+            pool.close().await;
             Ok(())
         })
         .await;

@@ -33,9 +33,10 @@ const PACKET_OVERHEAD: usize = 1024;
 const MIGRATION_LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How many statements one token write may take while concurrent writers keep
-/// changing the row under it. A step repeats only after someone else's write succeeded
-/// in between, and each repeat waits a little longer ([`error::backoff`]), so this is
-/// reached only under a sustained storm of writes and deletes of the same id.
+/// changing the rows under it. A step repeats only after someone else's write succeeded
+/// in between (an insert of the same id, a taking of the same expired holder's access
+/// token), and some repeats wait a little longer each time ([`error::backoff`]), so this
+/// is reached only under a sustained storm of writers of the same id or access token.
 const TOKEN_WRITE_STEPS: u32 = 64;
 
 /// [`AuthStorage`] on MySQL 8 or MariaDB (tested on MariaDB 10.11), over a pool you build.
@@ -95,17 +96,27 @@ const TOKEN_WRITE_STEPS: u32 = 64;
 /// # Statements per method
 /// Each method validates its arguments first (SPEC.md section 10) and then sends one
 /// autocommitted statement, except where noted:
-/// - `store_token` is an `INSERT`, and if the id exists an `UPDATE` of that row (two
-///   statements: MySQL has no conflict target, and an `ON DUPLICATE KEY UPDATE` would,
-///   on a clash of the access-token index with *another* token, update that other
-///   row). If a concurrent delete removes the row in between, it starts over after a
-///   short, growing pause (at most 64 statements in all). `update_token` is one
-///   `UPDATE ... WHERE token_id = ? AND expires_at > now`; no matched row is `NotFound`
-///   (sqlx connects with `CLIENT_FOUND_ROWS`, so a row rewritten with identical values
-///   still counts as matched). A clash on the access-token index is `Conflict`, unless
-///   the holder is expired: then a `DELETE` of that expired holder and the write again
-///   (`ACC-3`). No write needs a transaction: every statement is atomic alone, and one
-///   that loses a deadlock or lock wait is retried (up to 8 tries, jittered backoff).
+/// - `store_token` is one `INSERT ... ON DUPLICATE KEY UPDATE` whose assignments are
+///   guarded. The table has two unique keys (the id, and the access digest), and a
+///   plain upsert that clashes on the digest of *another* token would write this token
+///   into that token's row: silent aliasing. So each assignment applies only if the row
+///   it hit is this id's (overwritten, live or expired) or has expired (an expired
+///   holder of the access token is taken over, id included, as if deleted first:
+///   `ACC-3`); a live holder of another id is left untouched and the statement marks it
+///   in `LAST_INSERT_ID`, which becomes `Conflict` (`ACC-2`). Every case is one
+///   statement, except a re-store of an existing id with an access token held by
+///   another row: that fails on the digest index as an `UPDATE` would, and is
+///   `Conflict`, or, if the holder is expired, a `DELETE` of it and the upsert again.
+///   `update_token` is one `UPDATE ... WHERE token_id = ? AND expires_at > now`; no
+///   matched row is `NotFound` (sqlx connects with `CLIENT_FOUND_ROWS`, so a row
+///   rewritten with identical values still counts as matched), a clash on the digest
+///   index `Conflict`, or the same `DELETE` of an expired holder and the write again.
+///   No write needs a transaction: every statement is atomic alone, and one that loses
+///   a deadlock or lock wait is retried (up to 8 tries, jittered backoff); a token
+///   write that keeps meeting concurrent writers of the same id gives up after 64
+///   statements with `Unavailable`. With `binlog_format=STATEMENT` the server warns
+///   that an upsert on a table with two unique keys is unsafe to replicate by
+///   statement; `ROW` or `MIXED` (the defaults) log it by row.
 /// - `store_session` and `store_kv` are one `INSERT ... ON DUPLICATE KEY UPDATE
 ///   col = VALUES(col)` each (their tables have no second unique index). MySQL 8.0.20+
 ///   accepts `VALUES()` there with a deprecation warning; its replacement, the row
@@ -317,48 +328,46 @@ impl MySqlStorage {
         let id = token.token_id.as_bytes();
         let user = token.user_id.as_bytes();
         let expires_at = token.expires_at.naive_utc();
-        let mut step = if must_be_live {
+        let step = if must_be_live {
             Step::UpdateLive
         } else {
-            Step::Insert
+            Step::Upsert
+        };
+        let conflict = || {
+            StorageError::Conflict(format!(
+                "{what}: the access token of token {:?} is held by another live token",
+                token.token_id
+            ))
         };
         let mut restarts = 0;
         for _ in 0..TOKEN_WRITE_STEPS {
             let result = retry_transient(|| {
                 let query = match step {
-                    Step::Insert => sqlx::query(queries::INSERT_TOKEN)
+                    Step::Upsert => sqlx::query(queries::UPSERT_TOKEN)
                         .bind(id)
                         .bind(user)
                         .bind(digest.as_slice())
                         .bind(expires_at)
                         .bind(record.as_slice()),
-                    Step::Replace | Step::UpdateLive => sqlx::query(if step == Step::Replace {
-                        queries::REPLACE_TOKEN
-                    } else {
-                        queries::UPDATE_LIVE_TOKEN
-                    })
-                    .bind(user)
-                    .bind(digest.as_slice())
-                    .bind(expires_at)
-                    .bind(record.as_slice())
-                    .bind(id),
+                    Step::UpdateLive => sqlx::query(queries::UPDATE_LIVE_TOKEN)
+                        .bind(user)
+                        .bind(digest.as_slice())
+                        .bind(expires_at)
+                        .bind(record.as_slice())
+                        .bind(id),
                 };
                 query.execute(&self.pool)
             })
             .await;
-            step = match (step, result) {
-                (Step::Insert, Ok(_)) => return Ok(()),
-                (Step::Replace | Step::UpdateLive, Ok(done)) if done.rows_affected() > 0 => {
-                    return Ok(());
+            match (step, result) {
+                (Step::Upsert, Ok(done)) => {
+                    return if done.last_insert_id() == queries::HELD_BY_LIVE_TOKEN {
+                        Err(conflict())
+                    } else {
+                        Ok(())
+                    };
                 }
-                // The row went away (deleted concurrently) between the INSERT that found
-                // it and this UPDATE: insert again, after a pause that grows each time so
-                // a storm of writers and deleters of this id lets it through.
-                (Step::Replace, Ok(_)) => {
-                    restarts += 1;
-                    error::backoff(restarts).await;
-                    Step::Insert
-                }
+                (Step::UpdateLive, Ok(done)) if done.rows_affected() > 0 => return Ok(()),
                 (Step::UpdateLive, Ok(_)) => {
                     return Err(StorageError::NotFound(format!(
                         "update_token: no live token with id {:?}",
@@ -366,23 +375,23 @@ impl MySqlStorage {
                     )));
                 }
                 (step, Err(err)) => match duplicate_key(&err) {
-                    // InnoDB checks the primary key first, so an existing id shows here
-                    // even when the access token clashes too.
-                    Some(Duplicate::PrimaryKey) if step == Step::Insert => Step::Replace,
+                    // The upsert was taking over an expired holder of the access token
+                    // (renaming it to this id) while a concurrent writer inserted this
+                    // id: the id exists now, so the next upsert overwrites it. Pause a
+                    // little longer each time, so a storm of writers lets it through.
+                    Some(Duplicate::PrimaryKey) if step == Step::Upsert => {
+                        restarts += 1;
+                        error::backoff(restarts).await;
+                    }
+                    // This id's row exists and another row holds the new access token.
                     Some(Duplicate::AccessDigest) => {
-                        if self.free_expired_digest(what, &digest, id).await? {
-                            step
-                        } else {
-                            return Err(StorageError::Conflict(format!(
-                                "{what}: the access token of token {:?} is held by another \
-                                 live token",
-                                token.token_id
-                            )));
+                        if !self.free_expired_digest(what, &digest, id).await? {
+                            return Err(conflict());
                         }
                     }
                     _ => return Err(map_err(what, err)),
                 },
-            };
+            }
         }
         Err(StorageError::Unavailable {
             message: format!(
@@ -439,13 +448,11 @@ impl MySqlStorage {
     }
 }
 
-/// The statement a token write sends next.
+/// The statement a token write sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Step {
-    /// `INSERT` a new row.
-    Insert,
-    /// `UPDATE` the row with this id, live or not (`store_token`).
-    Replace,
+    /// Insert or overwrite this id's row, live or not (`store_token`).
+    Upsert,
     /// `UPDATE` the row with this id if it is live (`update_token`).
     UpdateLive,
 }

@@ -11,14 +11,45 @@
 
 // ---- tokens ----
 
-/// A new token. Fails with a duplicate on `PRIMARY` if the id exists, or on
-/// `uq_auth_tokens_access_digest` if another row holds the access token.
-pub(super) const INSERT_TOKEN: &str = "INSERT INTO auth_tokens \
-     (token_id, user_id, access_digest, expires_at, record) VALUES (?, ?, ?, ?, ?)";
+/// What [`UPSERT_TOKEN`] leaves in `LAST_INSERT_ID` (the OK packet's insert id) when it
+/// left a live token of another id alone: the access token is taken (`Conflict`). The
+/// table has no `AUTO_INCREMENT` column, so every other outcome reports 0.
+pub(super) const HELD_BY_LIVE_TOKEN: u64 = 1;
 
-/// Replaces a stored token, live or expired (`store_token` after a duplicate id).
-pub(super) const REPLACE_TOKEN: &str = "UPDATE auth_tokens \
-     SET user_id = ?, access_digest = ?, expires_at = ?, record = ? WHERE token_id = ?";
+/// `store_token` in one statement (`?`: id, user, digest, expiry, record).
+///
+/// Inserts the token, or on a duplicate key updates the row that holds it, which is
+/// either the row with this id (PRIMARY is checked first) or, for a new id, the row
+/// holding the access digest. Each assignment is guarded by `mine`, "the row is this
+/// id's or has expired":
+/// - this id's row (live or expired) is overwritten;
+/// - an *expired* token of another id holding the access token is taken over, id
+///   included: the same as deleting it and inserting this one (`ACC-3`);
+/// - a *live* token of another id is left exactly as it was, and `LAST_INSERT_ID` is
+///   set to [`HELD_BY_LIVE_TOKEN`] so the caller returns `Conflict` (`ACC-2`). Without
+///   the guard, the upsert would write this token into that other row: silent
+///   aliasing, the hazard that kept `store_token` at two statements.
+///
+/// `token_id` is assigned first, and every guard reads the same columns: MySQL and
+/// MariaDB evaluate the assignments left to right, each seeing the ones before it,
+/// while MariaDB's `SIMULTANEOUS_ASSIGNMENT` mode shows them all the old row; either
+/// way every guard gives the same answer (a taken-over row has this id by the second
+/// assignment). An existing id whose new digest is held by another row fails with a
+/// duplicate on `uq_auth_tokens_access_digest`, as an `UPDATE` would; renaming an
+/// expired holder to an id inserted concurrently fails with a duplicate on `PRIMARY`.
+pub(super) const UPSERT_TOKEN: &str = "INSERT INTO auth_tokens \
+     (token_id, user_id, access_digest, expires_at, record) VALUES (?, ?, ?, ?, ?) \
+     ON DUPLICATE KEY UPDATE \
+     token_id = IF(token_id = VALUES(token_id) OR expires_at <= UTC_TIMESTAMP(6), \
+         VALUES(token_id), IF(LAST_INSERT_ID(1), token_id, token_id)), \
+     user_id = IF(token_id = VALUES(token_id) OR expires_at <= UTC_TIMESTAMP(6), \
+         VALUES(user_id), user_id), \
+     access_digest = IF(token_id = VALUES(token_id) OR expires_at <= UTC_TIMESTAMP(6), \
+         VALUES(access_digest), access_digest), \
+     expires_at = IF(token_id = VALUES(token_id) OR expires_at <= UTC_TIMESTAMP(6), \
+         VALUES(expires_at), expires_at), \
+     record = IF(token_id = VALUES(token_id) OR expires_at <= UTC_TIMESTAMP(6), \
+         VALUES(record), record)";
 
 /// Replaces a live token (`update_token`); no matched row means `NotFound`.
 pub(super) const UPDATE_LIVE_TOKEN: &str = "UPDATE auth_tokens \
@@ -125,7 +156,14 @@ pub(super) fn prefix_successor(prefix: &[u8]) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
-    use super::prefix_successor;
+    use super::{HELD_BY_LIVE_TOKEN, UPSERT_TOKEN, prefix_successor};
+
+    #[test]
+    fn the_upsert_marks_a_clash_with_the_value_the_backend_checks() {
+        let marker = format!("LAST_INSERT_ID({HELD_BY_LIVE_TOKEN})");
+        assert_eq!(UPSERT_TOKEN.matches(marker.as_str()).count(), 1);
+        assert_eq!(UPSERT_TOKEN.matches("LAST_INSERT_ID").count(), 1);
+    }
 
     #[test]
     fn successor_bounds_exactly_the_prefixed_keys() {
