@@ -24,6 +24,11 @@ mod unified;
 // Re-exports: one line per backend module, added by that module's author.
 #[cfg(feature = "redis-storage")]
 pub use self::redis::{RedisConfig, RedisStorage};
+/// The deadpool-postgres (and, as `deadpool_postgres::tokio_postgres`, tokio-postgres)
+/// version [`PostgresStorage::connect_with`] and [`PostgresStorage::from_deadpool`]
+/// take, so that applications need not match versions.
+#[cfg(feature = "postgres-storage")]
+pub use deadpool_postgres;
 pub use encrypted::{EncryptedStorage, EncryptionKey, KeyError, Keyring};
 pub use memory::{InMemoryConfig, MemoryStorage};
 #[cfg(feature = "mysql-storage")]

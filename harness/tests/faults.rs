@@ -183,6 +183,25 @@ mod paused {
         support::remove(server).await;
     }
 
+    /// The same on the tokio-postgres path ([`PostgresStorage::connect_with`]).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn paused_postgres_native_fails_fast_then_recovers() {
+        let _machine = support::exclusive().await;
+        let server = support::container(Service::Postgres, support::DURABLE_POSTGRES).await;
+        let storage = support::postgres_native(server.url()).await;
+        scenario(
+            "paused_postgres_native_fails_fast_then_recovers",
+            "postgres-native",
+            &storage,
+            &server,
+            Expect::Unavailable,
+            OP_TIMEOUT + SLACK,
+            OP_TIMEOUT + SLACK,
+        )
+        .await;
+        support::remove(server).await;
+    }
+
     #[tokio::test(flavor = "multi_thread")]
     async fn paused_mariadb_fails_fast_then_recovers() {
         let _machine = support::exclusive().await;
@@ -368,6 +387,24 @@ mod killed {
         )
         .await;
         assert_nothing_lost("postgres", &run, &verdict);
+        support::remove(server).await;
+    }
+
+    /// The same on the tokio-postgres path: connections cut by the kill are dropped
+    /// from the pool, new ones opened once the server is back.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn killed_postgres_native_keeps_every_acknowledged_write() {
+        let _machine = support::exclusive().await;
+        let server = support::container(Service::Postgres, support::DURABLE_POSTGRES).await;
+        let storage = Arc::new(support::postgres_native(server.url()).await);
+        let (run, _, verdict) = scenario(
+            "killed_postgres_native_keeps_every_acknowledged_write",
+            "postgres-native",
+            storage,
+            &server,
+        )
+        .await;
+        assert_nothing_lost("postgres-native", &run, &verdict);
         support::remove(server).await;
     }
 
@@ -879,6 +916,51 @@ mod refused {
         every_operation_unavailable(
             "refused_postgres_is_a_clear_error",
             "postgres",
+            &storage,
+            construction,
+            &err.to_string(),
+            "PostgreSQL",
+        )
+        .await;
+    }
+
+    /// The tokio-postgres path: `connect` fails at once, typed and named; a storage on
+    /// a lazily connecting pool fails every call so.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn refused_postgres_native_is_a_clear_error() {
+        use authstore_backends::deadpool_postgres::{self, Runtime};
+        let _machine = support::exclusive().await;
+        let url = format!("postgres://postgres:x@127.0.0.1:{}/postgres", dead_port());
+        let began = Instant::now();
+        let eager = tokio::time::timeout(HANG, PostgresStorage::connect(&url))
+            .await
+            .expect("connecting to a closed port hung");
+        let err = eager.expect_err("a storage on a closed port");
+        assert_eq!(err.kind(), ErrorKind::Unavailable, "{err}");
+        assert!(err.to_string().contains("PostgreSQL"), "{err}");
+        let construction = began.elapsed();
+        assert!(
+            construction <= OP_TIMEOUT + SLACK,
+            "connect took {construction:?}"
+        );
+        let config: deadpool_postgres::tokio_postgres::Config = url.parse().unwrap();
+        let manager =
+            deadpool_postgres::Manager::new(config, deadpool_postgres::tokio_postgres::NoTls);
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(Duration::from_millis(1500)))
+            .build()
+            .unwrap();
+        let storage = PostgresStorage::from_deadpool(pool).with_operation_timeout(OP_TIMEOUT);
+        let migrate = tokio::time::timeout(HANG, storage.migrate())
+            .await
+            .expect("migrate on a closed port hung")
+            .expect_err("migrate on a closed port");
+        assert_eq!(migrate.kind(), ErrorKind::Unavailable, "{migrate}");
+        assert!(migrate.to_string().contains("PostgreSQL"), "{migrate}");
+        every_operation_unavailable(
+            "refused_postgres_native_is_a_clear_error",
+            "postgres-native",
             &storage,
             construction,
             &err.to_string(),

@@ -13,3 +13,10 @@ conformance_suite!(
     capabilities = [expiry, concurrency, large_values, multi_handle, namespaces],
     timing = TieredStorage::TIMING,
 );
+
+conformance_suite!(
+    tiered_native,
+    async { provision::tiered::native_fixture().await },
+    capabilities = [expiry, concurrency, large_values, multi_handle, namespaces],
+    timing = TieredStorage::TIMING,
+);

@@ -1,10 +1,11 @@
 //! The one mapping from sqlx/PostgreSQL errors to [`StorageError`] (SPEC.md `ERR-1`), and
-//! which errors are worth retrying.
+//! which errors are worth retrying. Server errors map through [`map_server_error`],
+//! which the tokio-postgres path (`native.rs`) shares.
 
 use authstore_spec::StorageError;
 
 /// The name of the unique index on `auth_tokens.access_digest` (see the migration).
-const ACCESS_DIGEST_INDEX: &str = "auth_tokens_access_digest_key";
+pub(super) const ACCESS_DIGEST_INDEX: &str = "auth_tokens_access_digest_key";
 
 /// SQLSTATE `serialization_failure` and `deadlock_detected`: the server rolled the
 /// statement back and it may simply be run again.
@@ -53,30 +54,41 @@ pub(super) fn map_err(op: &str, err: sqlx::Error) -> StorageError {
             )
         }
         sqlx::Error::Database(db) => {
-            let code = db.code().unwrap_or_default();
-            if code == "23505" {
-                let what = if db.constraint() == Some(ACCESS_DIGEST_INDEX) {
-                    "the access token is held by another live token".to_string()
-                } else {
-                    format!(
-                        "unique constraint {:?} violated",
-                        db.constraint().unwrap_or("?")
-                    )
-                };
-                StorageError::Conflict(format!("{op}: {what}"))
-            } else if ["08", "53", "57"]
-                .iter()
-                .any(|class| code.starts_with(class))
-            {
-                StorageError::unavailable(
-                    format!("{op}: PostgreSQL is unavailable (SQLSTATE {code})"),
-                    err,
-                )
-            } else {
-                StorageError::backend(format!("{op}: PostgreSQL error (SQLSTATE {code})"), err)
-            }
+            let code = db.code().unwrap_or_default().into_owned();
+            let constraint = db.constraint().map(str::to_owned);
+            map_server_error(op, &code, constraint.as_deref(), err)
         }
         _ => StorageError::backend(format!("{op}: PostgreSQL client error"), err),
+    }
+}
+
+/// Maps an error the server reported (SQLSTATE `code`, violated `constraint` if any) of
+/// operation `op`: unique violation (23505) -> `Conflict`; classes 08 (connection), 53
+/// (insufficient resources), 57 (operator intervention) -> `Unavailable`; anything else
+/// -> `Backend`, with `source` kept.
+pub(super) fn map_server_error(
+    op: &str,
+    code: &str,
+    constraint: Option<&str>,
+    source: impl Into<authstore_spec::BoxError>,
+) -> StorageError {
+    if code == "23505" {
+        let what = if constraint == Some(ACCESS_DIGEST_INDEX) {
+            "the access token is held by another live token".to_string()
+        } else {
+            format!("unique constraint {:?} violated", constraint.unwrap_or("?"))
+        };
+        StorageError::Conflict(format!("{op}: {what}"))
+    } else if ["08", "53", "57"]
+        .iter()
+        .any(|class| code.starts_with(class))
+    {
+        StorageError::unavailable(
+            format!("{op}: PostgreSQL is unavailable (SQLSTATE {code})"),
+            source,
+        )
+    } else {
+        StorageError::backend(format!("{op}: PostgreSQL error (SQLSTATE {code})"), source)
     }
 }
 

@@ -25,6 +25,11 @@ pub const REDIS_URL_VAR: &str = "AUTHSTORE_REDIS_URL";
 /// `AUTHSTORE_REDIS_CLUSTER_URLS`: the Redis Cluster's nodes, comma-separated.
 pub const REDIS_CLUSTER_URLS_VAR: &str = "AUTHSTORE_REDIS_CLUSTER_URLS";
 
+/// `AUTHSTORE_BENCH_PG_CLIENT`: `sqlx` measures the `postgres` backend on
+/// `PostgresStorage::new` (sqlx pool) instead of `PostgresStorage::connect_with`
+/// (tokio-postgres, the default and the recommended constructor).
+pub const PG_CLIENT_VAR: &str = "AUTHSTORE_BENCH_PG_CLIENT";
+
 /// Connections per SQL pool: one per call in flight at concurrency 16.
 pub const POOL_SIZE: u32 = 16;
 
@@ -105,16 +110,29 @@ pub async fn open(backend: &str, records: u64) -> Result<Availability, String> {
             }
         }
         "postgres" => {
-            let ns = PgNamespace::create(&env(POSTGRES_URL_VAR)?).await?;
-            let storage = PostgresStorage::new(ns.pool.clone());
+            let url = env(POSTGRES_URL_VAR)?;
+            let ns = PgNamespace::create(&url).await?;
+            let storage = match postgres_storage(&url, &ns).await {
+                Ok(storage) => storage,
+                Err(err) => {
+                    let _dropped = ns.drop_schema().await;
+                    return Err(err);
+                }
+            };
             if let Err(err) = storage.migrate().await {
                 let _dropped = ns.drop_schema().await;
                 return Err(format!("migrating PostgreSQL: {err}"));
             }
+            let closing = storage.clone();
             Opened {
                 storage: Arc::new(storage),
                 server_version: Some(ns.version.clone()),
-                teardown: Box::new(move || Box::pin(ns.drop_schema())),
+                teardown: Box::new(move || {
+                    Box::pin(async move {
+                        closing.close().await;
+                        ns.drop_schema().await
+                    })
+                }),
             }
         }
         "mysql" => {
@@ -191,6 +209,22 @@ pub async fn open(backend: &str, records: u64) -> Result<Availability, String> {
         other => return Err(format!("unknown backend {other:?}")),
     };
     Ok(Availability::Ready(opened))
+}
+
+/// The `postgres` backend's storage on `ns`: the recommended tokio-postgres path
+/// (`PostgresStorage::connect_with`, [`POOL_SIZE`] connections), or with
+/// `AUTHSTORE_BENCH_PG_CLIENT=sqlx` the sqlx pool of `PostgresStorage::new`, to compare.
+async fn postgres_storage(url: &str, ns: &PgNamespace) -> Result<PostgresStorage, String> {
+    if std::env::var(PG_CLIENT_VAR).is_ok_and(|client| client == "sqlx") {
+        return Ok(PostgresStorage::new(ns.pool.clone()));
+    }
+    let mut config: tokio_postgres::Config = url
+        .parse()
+        .map_err(|err| format!("{POSTGRES_URL_VAR} for tokio-postgres: {err}"))?;
+    config.options(format!("-c search_path={}", ns.schema));
+    PostgresStorage::connect_with(config, POOL_SIZE as usize)
+        .await
+        .map_err(|err| format!("connecting PostgresStorage: {err}"))
 }
 
 /// UnifiedStorage's memory cap (512 MiB by default) raised so the 1M dataset fits; the

@@ -317,3 +317,106 @@ async fn storages(schema: &Namespace) -> Result<(PgPool, PgPool), ProvisionError
         }
     }
 }
+
+/// As [`fixture`], on the tokio-postgres path: two [`PostgresStorage::connect_with`]
+/// storages (independent pools) on a fresh schema, migrated through the first (the
+/// native path's own migration).
+pub async fn native_fixture() -> Result<Fixture, ProvisionError> {
+    native_fixture_from(Source::from_env()?).await
+}
+
+/// As [`native_fixture`], on the server from `source`.
+pub async fn native_fixture_from(source: Source) -> Result<Fixture, ProvisionError> {
+    Ok(native_schema(source).await?.with_other_namespace(move || {
+        native_schema(source).map(|fixture| fixture.map_err(|err| err.to_string()))
+    }))
+}
+
+/// A native fixture on a fresh schema, without another namespace.
+fn native_schema(source: Source) -> BoxFuture<'static, Result<Fixture, ProvisionError>> {
+    Box::pin(async move {
+        let namespace = Namespace::fresh(Service::Postgres, source).await?;
+        let storages = async {
+            let first = native_storage(&namespace).await?;
+            first
+                .migrate()
+                .await
+                .map_err(|err| ProvisionError::Namespace {
+                    service: Service::Postgres,
+                    action: format!("migrating schema {} (tokio-postgres)", namespace.name),
+                    reason: err.to_string(),
+                })?;
+            let second = native_storage(&namespace).await?;
+            Ok::<_, ProvisionError>((first, second))
+        }
+        .await;
+        let (first, second) = match storages {
+            Ok(storages) => storages,
+            Err(err) => return Err(err.with_cleanup(namespace.drop().await)),
+        };
+        let config = native_config(&namespace)?;
+        let (a, b) = (first.clone(), second.clone());
+        Ok(Fixture::new(first)
+            .with_second_handle(second)
+            .with_teardown(async move {
+                a.close().await;
+                b.close().await;
+                namespace.drop().await
+            })
+            .with_kv_value_limit(PostgresStorage::MAX_VALUE_BYTES as u64)
+            .with_stored_items(move || native_stored_rows(config.clone())))
+    })
+}
+
+/// The tokio-postgres configuration of the schema `namespace` (its `search_path`).
+pub(crate) fn native_config(
+    namespace: &Namespace,
+) -> Result<tokio_postgres::Config, ProvisionError> {
+    let mut config: tokio_postgres::Config =
+        namespace
+            .endpoint
+            .url
+            .parse()
+            .map_err(|err: tokio_postgres::Error| ProvisionError::InvalidUrl {
+                service: Service::Postgres,
+                origin: namespace.endpoint.origin.clone(),
+                reason: err.to_string(),
+            })?;
+    config
+        .options(format!("-c search_path={}", namespace.name))
+        .connect_timeout(CONNECT_TIMEOUT);
+    Ok(config)
+}
+
+/// A [`PostgresStorage`] on the tokio-postgres path (its own pool) on the schema
+/// `namespace`, not migrated.
+pub(crate) async fn native_storage(
+    namespace: &Namespace,
+) -> Result<PostgresStorage, ProvisionError> {
+    let described = options(&namespace.endpoint)?;
+    PostgresStorage::connect_with(native_config(namespace)?, POOL_SIZE as usize)
+        .await
+        .map_err(|err| cannot_connect(&described, format!("opening a tokio-postgres pool: {err}")))
+}
+
+/// The rows of the three tables, expired ones included, asked on a connection of its
+/// own.
+async fn native_stored_rows(config: tokio_postgres::Config) -> Result<u64, String> {
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .map_err(|err| format!("connecting to count the schema's rows: {err}"))?;
+    let connection = tokio::spawn(connection);
+    let rows: i64 = client
+        .query_one(
+            "SELECT (SELECT count(*) FROM auth_tokens) + (SELECT count(*) FROM sessions) \
+             + (SELECT count(*) FROM kv_store)",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|err| format!("counting the rows of the scenario's schema: {err}"))?;
+    drop(client);
+    let _finished = connection.await;
+    u64::try_from(rows).map_err(|_| format!("a negative row count: {rows}"))
+}

@@ -34,26 +34,50 @@ pub async fn fixture() -> Result<Fixture, ProvisionError> {
 
 /// As [`fixture`], with both servers from `source`.
 pub async fn fixture_from(source: Source) -> Result<Fixture, ProvisionError> {
+    fixture_on(source, false).await
+}
+
+/// As [`fixture`], each node's [`PostgresStorage`] on the tokio-postgres path (a pool of
+/// its own from `PostgresStorage::connect_with`); the schema is first migrated by sqlx,
+/// so the nodes' migration checks the history sqlx recorded.
+pub async fn native_fixture() -> Result<Fixture, ProvisionError> {
+    fixture_on(Source::from_env()?, true).await
+}
+
+/// The fixture, on the tokio-postgres path if `native`.
+async fn fixture_on(source: Source, native: bool) -> Result<Fixture, ProvisionError> {
     // The other namespace (for the `namespaces` scenarios): another fresh schema and
     // another Redis prefix on the same servers, made only when a scenario asks for it.
-    Ok(one_namespace(source).await?.with_other_namespace(move || {
-        one_namespace(source).map(|fixture| fixture.map_err(|err| err.to_string()))
-    }))
+    Ok(one_namespace(source, native)
+        .await?
+        .with_other_namespace(move || {
+            one_namespace(source, native).map(|fixture| fixture.map_err(|err| err.to_string()))
+        }))
 }
 
 /// A fixture on a fresh schema and prefix, without another namespace.
-fn one_namespace(source: Source) -> BoxFuture<'static, Result<Fixture, ProvisionError>> {
-    Box::pin(one_namespace_inner(source))
+fn one_namespace(
+    source: Source,
+    native: bool,
+) -> BoxFuture<'static, Result<Fixture, ProvisionError>> {
+    Box::pin(one_namespace_inner(source, native))
 }
 
-async fn one_namespace_inner(source: Source) -> Result<Fixture, ProvisionError> {
+async fn one_namespace_inner(source: Source, native: bool) -> Result<Fixture, ProvisionError> {
     let cache = Namespace::fresh(Service::Redis, source).await?;
     let schema = postgres::fresh_schema(source).await?;
     let nodes = async {
+        let store = async |pool: &sqlx::PgPool| {
+            if native {
+                postgres::native_storage(&schema.namespace).await
+            } else {
+                Ok(PostgresStorage::new(pool.clone()))
+            }
+        };
         let config = RedisConfig::new(cache.endpoint.url.clone());
         let cache_a = redis::connect(&config, &cache.name, &cache.endpoint).await?;
         let cache_b = redis::connect(&config, &cache.name, &cache.endpoint).await?;
-        let node_a = TieredStorage::new(cache_a, PostgresStorage::new(schema.first.clone()));
+        let node_a = TieredStorage::new(cache_a, store(&schema.first).await?);
         node_a
             .migrate()
             .await
@@ -65,7 +89,7 @@ async fn one_namespace_inner(source: Source) -> Result<Fixture, ProvisionError> 
                 ),
                 reason: err.to_string(),
             })?;
-        let node_b = TieredStorage::new(cache_b, PostgresStorage::new(schema.second.clone()));
+        let node_b = TieredStorage::new(cache_b, store(&schema.second).await?);
         Ok::<_, ProvisionError>((node_a, node_b))
     }
     .await;

@@ -69,6 +69,18 @@ pub(crate) async fn postgres(url: &str) -> PostgresStorage {
     storage
 }
 
+/// A migrated [`PostgresStorage`] on the tokio-postgres path (a pool of its own,
+/// [`PostgresStorage::connect_with`]) on the container at `url`.
+pub(crate) async fn postgres_native(url: &str) -> PostgresStorage {
+    let config = url.parse().expect("a PostgreSQL URL");
+    let storage = PostgresStorage::connect_with(config, POOL_SIZE as usize)
+        .await
+        .unwrap_or_else(|err| panic!("cannot connect to PostgreSQL at {url}: {err}"))
+        .with_operation_timeout(OP_TIMEOUT);
+    storage.migrate().await.expect("migrate PostgreSQL");
+    storage
+}
+
 /// A pool on the PostgreSQL server at `url` (connected once, so a bad URL fails here).
 pub(crate) async fn pg_pool(url: &str) -> PgPool {
     let options = PgConnectOptions::from_str(url).expect("a PostgreSQL URL");
