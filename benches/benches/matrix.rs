@@ -22,7 +22,7 @@ use std::time::Instant;
 use authstore_bench::anchors;
 use authstore_bench::dataset::Dataset;
 use authstore_bench::ids::{
-    BACKENDS, BASELINE_OPERATIONS, BenchId, IN_PROCESS, OPERATIONS, baseline_for,
+    BACKENDS, BASELINE_OPERATIONS, BenchId, IN_PROCESS, OPERATIONS, RUN_ORDER, baseline_for,
     best_baseline_for, dataset_label, parse_dataset_label,
 };
 use authstore_bench::manifest::{self, Manifest, now_unix};
@@ -33,26 +33,6 @@ use authstore_bench::workload;
 use authstore_spec::AuthStorage;
 use criterion::{Criterion, Throughput};
 use tokio::runtime::Runtime;
-
-/// Reads first (the tiered cache stays warm for them), then writes, then deletes.
-const ORDER: [&str; 16] = [
-    "get_token",
-    "get_token_by_access_token",
-    "get_session",
-    "get_kv",
-    "list_user_tokens",
-    "list_user_sessions",
-    "list_kv_keys",
-    "count_active_sessions",
-    "cleanup_expired",
-    "store_token",
-    "update_token",
-    "store_session",
-    "store_kv",
-    "delete_token",
-    "delete_session",
-    "delete_kv",
-];
 
 /// Each server's engines (the backend's own client, then the best client) and the
 /// backends measured right after them, in run order (every backend appears once; the
@@ -321,7 +301,7 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
     save(run);
 
     let next = AtomicU64::new(0);
-    for op in ORDER {
+    for op in RUN_ORDER {
         for concurrency in run.concurrencies(backend) {
             let id = BenchId {
                 operation: op.into(),

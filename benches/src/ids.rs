@@ -6,6 +6,28 @@ use std::fmt;
 /// The 16 `AuthStorage` methods, in the order the report lists them (the trait's).
 pub const OPERATIONS: [&str; 16] = authstore_spec::METHOD_NAMES;
 
+/// The order the benchmarks run the operations in on one filled store: reads first (the
+/// tiered cache stays warm for them, and no write has yet disturbed the dataset), then
+/// writes, then deletes.
+pub const RUN_ORDER: [&str; 16] = [
+    "get_token",
+    "get_token_by_access_token",
+    "get_session",
+    "get_kv",
+    "list_user_tokens",
+    "list_user_sessions",
+    "list_kv_keys",
+    "count_active_sessions",
+    "cleanup_expired",
+    "store_token",
+    "update_token",
+    "store_session",
+    "store_kv",
+    "delete_token",
+    "delete_session",
+    "delete_kv",
+];
+
 /// The measured backends, in report order.
 pub const BACKENDS: [&str; 8] = [
     "memory",

@@ -10,8 +10,8 @@ use authstore_spec::AuthStorage;
 use futures::future::{BoxFuture, join_all};
 
 use crate::dataset::{
-    Dataset, ITEMS_PER_USER, KEYS_PER_GROUP, TTL, access_token, kv_group_prefix, kv_key, kv_value,
-    scatter, session, session_id, token, token_id, user,
+    Dataset, ITEMS_PER_USER, KEYS_PER_GROUP, TTL, VALUE_BYTES, access_token, kv_group_prefix,
+    kv_key, kv_value, scatter, session, session_id, token, token_id, user,
 };
 use crate::setup::engine::Engine;
 
@@ -159,6 +159,288 @@ pub fn call(
             other => panic!("unknown operation {other} in benchmark {site}"),
         }
     })
+}
+
+/// Checks, untimed, that call `k` of batch `n` of `op` works on a store filled with `ds`:
+/// runs exactly that [`call`] (its error, a miss or a wrong count is the failure), then
+/// reads back what it should have read or changed and compares it with the dataset:
+/// the record's fields but its timestamps (the store sets or rounds them), the exact set
+/// of ids a listing returns (no duplicate, nothing missing or foreign; order not
+/// checked), the value's bytes. A removal is undone afterwards with [`redo_of`]. `Err`
+/// says what went wrong: a benchmark must not time such an operation as if it worked.
+///
+/// Call it inside the runtime that drives `store`.
+pub async fn verify(
+    op: &'static str,
+    store: Arc<dyn AuthStorage>,
+    ds: Dataset,
+    n: u64,
+    k: usize,
+) -> Result<(), String> {
+    run_caught(call(op, "probe".into(), store.clone(), ds, n, k)).await?;
+    let (tokens, sessions, kvs) = (ds.tokens(), ds.sessions(), ds.kv_entries());
+    let checked = async {
+        match op {
+            "get_token" | "store_token" | "update_token" => {
+                let i = pick(n, k, tokens);
+                same_token(&store, i).await?;
+                let by_access = read(store.get_token_by_access_token(&access_token(i)).await)?;
+                match by_access {
+                    Some(t) if t.token_id == token_id(i) => {}
+                    other => {
+                        return Err(format!(
+                            "get_token_by_access_token({}) then gives {:?}",
+                            access_token(i),
+                            other.map(|t| t.token_id)
+                        ));
+                    }
+                }
+                if op != "get_token" {
+                    user_tokens_exact(&store, ds, i / ITEMS_PER_USER, None).await?;
+                }
+            }
+            "get_token_by_access_token" => {
+                let i = pick(n, k, tokens);
+                let found = read(store.get_token_by_access_token(&access_token(i)).await)?;
+                if found.as_ref().map(|t| t.token_id.as_str()) != Some(token_id(i).as_str()) {
+                    return Err(format!(
+                        "get_token_by_access_token({}) gives {:?}, expected {}",
+                        access_token(i),
+                        found.map(|t| t.token_id),
+                        token_id(i)
+                    ));
+                }
+            }
+            "list_user_tokens" => {
+                user_tokens_exact(&store, ds, pick(n, k, ds.full_users()), None).await?
+            }
+            "get_session" | "store_session" => {
+                let i = pick(n, k, sessions);
+                let found = read(store.get_session(&session_id(i)).await)?
+                    .ok_or_else(|| format!("get_session({}) misses", session_id(i)))?;
+                let want = session(i);
+                let got = (
+                    &found.session_id,
+                    &found.user_id,
+                    &found.ip_address,
+                    &found.user_agent,
+                    &found.data,
+                );
+                if got
+                    != (
+                        &want.session_id,
+                        &want.user_id,
+                        &want.ip_address,
+                        &want.user_agent,
+                        &want.data,
+                    )
+                {
+                    return Err(format!("get_session({}) gives {found:?}", session_id(i)));
+                }
+                if op == "store_session" {
+                    user_sessions_exact(&store, ds, i / ITEMS_PER_USER, None).await?;
+                }
+            }
+            "list_user_sessions" => {
+                user_sessions_exact(&store, ds, pick(n, k, ds.full_users()), None).await?
+            }
+            "count_active_sessions" | "cleanup_expired" => {
+                let count = read(store.count_active_sessions().await)?;
+                if count != sessions as u64 {
+                    return Err(format!(
+                        "count_active_sessions gives {count}, expected {sessions}"
+                    ));
+                }
+                let keys = read(store.list_kv_keys("kv:").await)?.len();
+                if keys != kvs {
+                    return Err(format!(
+                        "list_kv_keys(\"kv:\") lists {keys} keys, expected {kvs}"
+                    ));
+                }
+            }
+            "get_kv" | "store_kv" => {
+                let i = pick(n, k, kvs);
+                let found = read(store.get_kv(&kv_key(i)).await)?;
+                if found.as_deref() != Some(kv_value(i).as_slice()) {
+                    return Err(format!(
+                        "get_kv({}) gives {:?}, expected the {VALUE_BYTES} bytes stored",
+                        kv_key(i),
+                        found.map(|v| v.len())
+                    ));
+                }
+                if op == "store_kv" {
+                    kv_group_exact(&store, ds, i / KEYS_PER_GROUP, None).await?;
+                }
+            }
+            "list_kv_keys" => {
+                kv_group_exact(&store, ds, pick(n, k, ds.full_groups()), None).await?
+            }
+            "delete_token" => {
+                let i = pick(n, k, tokens);
+                if let Some(t) = read(store.get_token(&token_id(i)).await)? {
+                    return Err(format!(
+                        "get_token({}) after the delete gives {t:?}",
+                        t.token_id
+                    ));
+                }
+                if let Some(t) = read(store.get_token_by_access_token(&access_token(i)).await)? {
+                    return Err(format!(
+                        "get_token_by_access_token({}) after deleting {} gives {}",
+                        access_token(i),
+                        token_id(i),
+                        t.token_id
+                    ));
+                }
+                user_tokens_exact(&store, ds, i / ITEMS_PER_USER, Some(i)).await?;
+            }
+            "delete_session" => {
+                let i = pick(n, k, sessions);
+                if read(store.get_session(&session_id(i)).await)?.is_some() {
+                    return Err(format!(
+                        "get_session({}) after the delete finds it",
+                        session_id(i)
+                    ));
+                }
+                user_sessions_exact(&store, ds, i / ITEMS_PER_USER, Some(i)).await?;
+                let count = read(store.count_active_sessions().await)?;
+                if count + 1 != sessions as u64 {
+                    return Err(format!(
+                        "count_active_sessions after one delete gives {count}, expected {}",
+                        sessions - 1
+                    ));
+                }
+            }
+            "delete_kv" => {
+                let i = pick(n, k, kvs);
+                if read(store.get_kv(&kv_key(i)).await)?.is_some() {
+                    return Err(format!("get_kv({}) after the delete finds it", kv_key(i)));
+                }
+                kv_group_exact(&store, ds, i / KEYS_PER_GROUP, Some(i)).await?;
+            }
+            other => return Err(format!("unknown operation {other}")),
+        }
+        Ok(())
+    }
+    .await;
+    // A removal is undone even if the check failed, so the dataset keeps its size.
+    if let Some(redo) = redo_of(op) {
+        run_caught(call(
+            redo,
+            "probe (restore)".into(),
+            store.clone(),
+            ds,
+            n,
+            k,
+        ))
+        .await?;
+    }
+    checked.map_err(|why| format!("{op}: {why}"))
+}
+
+/// Runs `call` in its own task: its panic (a failed or missed call) becomes an `Err`.
+async fn run_caught(call: BoxFuture<'static, ()>) -> Result<(), String> {
+    tokio::spawn(call)
+        .await
+        .map_err(|err| match err.try_into_panic() {
+            Ok(panic) => panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_else(|| "the call panicked".to_owned()),
+            Err(err) => format!("the call was cancelled: {err}"),
+        })
+}
+
+/// A read's result, its error as text.
+fn read<T>(result: Result<T, authstore_spec::StorageError>) -> Result<T, String> {
+    result.map_err(|e| format!("reading back: {e}"))
+}
+
+/// Token `i` reads back with the dataset's fields (timestamps aside) and a future expiry.
+async fn same_token(store: &Arc<dyn AuthStorage>, i: usize) -> Result<(), String> {
+    let found = read(store.get_token(&token_id(i)).await)?
+        .ok_or_else(|| format!("get_token({}) misses", token_id(i)))?;
+    let want = token(i);
+    let fields = |t: &authstore_spec::AuthToken| {
+        (
+            t.token_id.clone(),
+            t.user_id.clone(),
+            t.access_token.clone(),
+            t.refresh_token.clone(),
+            t.token_type.clone(),
+            t.scopes.clone(),
+            t.metadata.clone(),
+        )
+    };
+    if fields(&found) != fields(&want) || found.expires_at <= chrono::Utc::now() {
+        return Err(format!("get_token({}) gives {found:?}", token_id(i)));
+    }
+    Ok(())
+}
+
+/// The ids `listed` must equal, once each: `expected` sorted.
+fn exact(what: String, mut listed: Vec<String>, expected: Vec<String>) -> Result<(), String> {
+    listed.sort();
+    if listed != expected {
+        return Err(format!("{what} lists {listed:?}, expected {expected:?}"));
+    }
+    Ok(())
+}
+
+/// The ids of the [`ITEMS_PER_USER`] items of user `u`, but `without`.
+fn owned_by(ds: Dataset, u: usize, without: Option<usize>, id: fn(usize) -> String) -> Vec<String> {
+    (u * ITEMS_PER_USER..(u + 1) * ITEMS_PER_USER)
+        .filter(|&i| i < ds.tokens() && Some(i) != without)
+        .map(id)
+        .collect()
+}
+
+async fn user_tokens_exact(
+    store: &Arc<dyn AuthStorage>,
+    ds: Dataset,
+    u: usize,
+    without: Option<usize>,
+) -> Result<(), String> {
+    let listed = read(store.list_user_tokens(&user(u)).await)?;
+    let ids = listed.iter().map(|t| t.token_id.clone()).collect();
+    exact(
+        format!("list_user_tokens({})", user(u)),
+        ids,
+        owned_by(ds, u, without, token_id),
+    )
+}
+
+async fn user_sessions_exact(
+    store: &Arc<dyn AuthStorage>,
+    ds: Dataset,
+    u: usize,
+    without: Option<usize>,
+) -> Result<(), String> {
+    let listed = read(store.list_user_sessions(&user(u)).await)?;
+    let ids = listed.iter().map(|s| s.session_id.clone()).collect();
+    exact(
+        format!("list_user_sessions({})", user(u)),
+        ids,
+        owned_by(ds, u, without, session_id),
+    )
+}
+
+async fn kv_group_exact(
+    store: &Arc<dyn AuthStorage>,
+    ds: Dataset,
+    g: usize,
+    without: Option<usize>,
+) -> Result<(), String> {
+    let listed = read(store.list_kv_keys(&kv_group_prefix(g)).await)?;
+    let expected = (g * KEYS_PER_GROUP..(g + 1) * KEYS_PER_GROUP)
+        .filter(|&i| i < ds.kv_entries() && Some(i) != without)
+        .map(kv_key)
+        .collect();
+    exact(
+        format!("list_kv_keys({})", kv_group_prefix(g)),
+        listed,
+        expected,
+    )
 }
 
 /// The operation that puts back what `op` removes, if `op` removes anything: the
@@ -425,6 +707,53 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The probe accepts every operation on a correct, filled store, at both call
+    /// positions, and leaves the dataset whole (removals are undone).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_accepts_a_correct_store() {
+        let ds = Dataset::new(300);
+        let store: Arc<dyn AuthStorage> = Arc::new(MemoryStorage::new());
+        fill(&store, ds, 4).await.unwrap();
+        for op in OPERATIONS {
+            for (n, k) in [(0, 0), (7, 15)] {
+                verify(op, store.clone(), ds, n, k).await.unwrap();
+            }
+        }
+        assert_eq!(
+            store.list_kv_keys("kv:").await.unwrap().len(),
+            ds.kv_entries()
+        );
+    }
+
+    /// The probe reports a miss, a wrong value and a stale listing, naming the call.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn verify_reports_misses_and_wrong_results() {
+        let ds = Dataset::new(300);
+        let empty: Arc<dyn AuthStorage> = Arc::new(MemoryStorage::new());
+        let missed = verify("get_token", empty, ds, 0, 0).await.unwrap_err();
+        assert!(missed.contains("get_token missed"), "{missed}");
+
+        let store: Arc<dyn AuthStorage> = Arc::new(MemoryStorage::new());
+        fill(&store, ds, 4).await.unwrap();
+        let i = pick(0, 0, ds.kv_entries());
+        store.store_kv(&kv_key(i), b"other", None).await.unwrap();
+        let wrong = verify("get_kv", store.clone(), ds, 0, 0).await.unwrap_err();
+        assert!(wrong.starts_with("get_kv: get_kv("), "{wrong}");
+
+        // A token moved to another user: its former owner's listing is one short.
+        let t = pick(0, 0, ds.tokens());
+        let mut moved = token(t);
+        moved.user_id = user(ds.full_users() + 5);
+        store.store_token(&moved).await.unwrap();
+        let listing = verify("store_token", store.clone(), ds, 0, 0).await;
+        assert_eq!(listing, Ok(()), "store_token puts the dataset's token back");
+        store.store_token(&moved).await.unwrap();
+        let stale = verify("list_user_tokens", store, ds, 0, 0)
+            .await
+            .unwrap_err();
+        assert!(stale.contains("list_user_tokens"), "{stale}");
     }
 
     /// A read of an item the dataset does not hold fails the benchmark.

@@ -283,6 +283,7 @@ fn scale_out_shows_64_tasks_against_16_and_the_best_client() {
         comparison: Vec::new(),
         skipped: Vec::new(),
         stale: 0,
+        peers: None,
     };
     let c16 = vec![m("get_token/postgres/1k/c16", 400_000.0, 16)];
     let md = markdown::render(&report(c16.clone()));

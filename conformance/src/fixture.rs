@@ -160,6 +160,16 @@ impl Fixture {
         &self.storage
     }
 
+    /// Runs the teardown (if any) and consumes the fixture: for code that uses a
+    /// backend's fixture outside the runner, e.g. a benchmark opening the same store the
+    /// catalogue runs on, which must still remove its schema or key prefix afterwards.
+    pub async fn teardown(self) -> Result<(), String> {
+        match self.teardown {
+            Some(teardown) => teardown.await,
+            None => Ok(()),
+        }
+    }
+
     /// Whether the fixture has a second handle.
     pub fn has_second_handle(&self) -> bool {
         self.second.is_some()
@@ -293,5 +303,32 @@ where
             Ok(inner) => inner.into_fixture(),
             Err(err) => Err(FixtureError::new(err.to_string())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use authstore_backends::MemoryStorage;
+
+    use super::*;
+
+    /// A fixture used outside the runner (e.g. by a benchmark) can still undo its
+    /// namespace: `teardown` runs the registered teardown once and returns its error.
+    #[tokio::test]
+    async fn teardown_runs_the_registered_teardown_and_reports_its_error() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+        let fixture = Fixture::new(MemoryStorage::new()).with_teardown(async move {
+            flag.store(true, Ordering::SeqCst);
+            Err::<(), _>("schema still in use")
+        });
+        assert_eq!(
+            fixture.teardown().await,
+            Err("schema still in use".to_owned())
+        );
+        assert!(ran.load(Ordering::SeqCst));
+        assert_eq!(Fixture::new(MemoryStorage::new()).teardown().await, Ok(()));
     }
 }

@@ -4,13 +4,17 @@
 //! Options: `--criterion-dir DIR` (default: `$CRITERION_HOME`, else
 //! `$CARGO_TARGET_DIR/criterion`, else `<workspace>/target/criterion`), `--out FILE`
 //! (default `<workspace>/BENCHMARKS.md`), `--html-dir DIR` (default
-//! `<target>/bench-report`), `--include-stale` (keep results older than the last run).
+//! `<target>/bench-report`), `--include-stale` (keep results older than the last run),
+//! `--peers FILE` (the peers benchmark's summary, default
+//! `<workspace>/reports/auth-framework-0.6.0-rc202/peers.json`; its section is left out
+//! if the file does not exist), `--peers-only` (read nothing from criterion: replace only
+//! the peers section of the existing `--out` file, between its marker comments, in place).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use authstore_bench::manifest::criterion_dir;
-use authstore_bench::report::{self, html, markdown};
+use authstore_bench::report::{self, html, markdown, peers};
 
 fn main() -> ExitCode {
     match run() {
@@ -30,6 +34,8 @@ fn run() -> Result<(), String> {
     let mut out = workspace.join("BENCHMARKS.md");
     let mut html_dir = target.join("bench-report");
     let mut include_stale = false;
+    let mut peers_file = workspace.join(peers::PEERS_JSON);
+    let mut peers_only = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || {
@@ -42,6 +48,8 @@ fn run() -> Result<(), String> {
             "--out" => out = value()?,
             "--html-dir" => html_dir = value()?,
             "--include-stale" => include_stale = true,
+            "--peers" => peers_file = value()?,
+            "--peers-only" => peers_only = true,
             other => {
                 return Err(format!(
                     "unknown argument {other:?}; see the source's doc comment"
@@ -49,7 +57,25 @@ fn run() -> Result<(), String> {
             }
         }
     }
-    let report = report::build(&criterion, include_stale)?;
+    let peers = if peers_file.exists() {
+        Some(peers::load(&peers_file)?)
+    } else {
+        None
+    };
+    if peers_only {
+        let peers = peers.ok_or(format!("--peers-only: {} not found", peers_file.display()))?;
+        let doc = std::fs::read_to_string(&out).map_err(|e| format!("{}: {e}", out.display()))?;
+        let updated = peers::replace_section(&doc, &peers::render_markdown(&peers));
+        std::fs::write(&out, updated).map_err(|e| format!("{}: {e}", out.display()))?;
+        println!(
+            "report: replaced the peers section of {} from {}",
+            out.display(),
+            peers_file.display()
+        );
+        return Ok(());
+    }
+    let mut report = report::build(&criterion, include_stale)?;
+    report.peers = peers;
     if report.pivot.is_empty() {
         return Err(format!(
             "no benchmark results in {} (run `cargo bench -p authstore-bench` first)",

@@ -5,7 +5,7 @@
 use std::fmt::Write;
 
 use super::charts::{self, Bar, Series, Unit, color_of};
-use super::format::{calls_per_second, nanos};
+use super::format::{calls_per_second, factor, nanos};
 use super::markdown::not_measured;
 use super::pivot::median;
 use super::{COMMANDS, METHOD, Report, utc};
@@ -39,6 +39,57 @@ const GROWTH_GROUPS: [(&str, &[&str]); 3] = [
         &["list_user_tokens", "list_user_sessions", "list_kv_keys"],
     ),
 ];
+
+/// The peers section: per pair, ours, theirs and ours / theirs per operation.
+fn peers_section(h: &mut String, peers: &super::peers::Peers) {
+    let _ = writeln!(
+        h,
+        "<h2>Peers: {} {}</h2><p>{}</p>",
+        escape(&peers.peer),
+        escape(&peers.peer_version),
+        escape(super::peers::METHOD)
+    );
+    let _ = writeln!(
+        h,
+        "<p>Mode {}, run {}, load average {}.</p>",
+        escape(&peers.mode),
+        utc(peers.started_unix),
+        escape(&peers.load_average.join(" / "))
+    );
+    for note in &peers.notes {
+        let _ = writeln!(h, "<p>{}</p>", escape(note));
+    }
+    for pair in &peers.pairs {
+        let _ = writeln!(
+            h,
+            "<h3>{} vs {} ({}, {} records)</h3><table><tr><th>Operation</th><th>c</th>\
+             <th>ours</th><th>theirs</th><th>ours/theirs</th></tr>",
+            escape(&pair.ours),
+            escape(&pair.theirs_type),
+            escape(&pair.theirs),
+            dataset_label(pair.dataset)
+        );
+        for row in &pair.rows {
+            let show = |cell: &super::peers::Cell| match (cell.median_ns, &cell.not_comparable) {
+                (Some(ns), _) => nanos(ns),
+                (None, why) => format!(
+                    "not comparable: {}",
+                    escape(why.as_deref().unwrap_or("no result"))
+                ),
+            };
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>c{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                escape(&row.operation),
+                row.concurrency,
+                show(&row.ours),
+                show(&row.theirs),
+                row.ratio().map_or("—".to_owned(), factor)
+            );
+        }
+        let _ = writeln!(h, "</table>");
+    }
+}
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -348,6 +399,9 @@ pub fn render(report: &Report) -> Result<String, String> {
         _ => {
             let _ = writeln!(h, "<p>Not run in this run.</p>");
         }
+    }
+    if let Some(peers) = &report.peers {
+        peers_section(&mut h, peers);
     }
     let _ = writeln!(h, "<h2>Method</h2><ul>");
     for line in METHOD {

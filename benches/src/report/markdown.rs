@@ -148,6 +148,9 @@ pub fn render(report: &Report) -> String {
         }
     }
     anchors(w, report);
+    if let Some(peers) = &report.peers {
+        let _ = write!(w, "\n{}", super::peers::render_markdown(peers));
+    }
     let _ = writeln!(w, "\n## Method\n");
     for line in METHOD {
         let _ = writeln!(w, "- {line}");

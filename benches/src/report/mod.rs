@@ -8,6 +8,7 @@ pub mod comparison;
 pub mod format;
 pub mod html;
 pub mod markdown;
+pub mod peers;
 pub mod pivot;
 pub mod results;
 pub mod targets;
@@ -32,6 +33,9 @@ pub struct Report {
     pub skipped: Vec<String>,
     /// Results older than the run's start, left out.
     pub stale: usize,
+    /// The peers benchmark's summary, rendered as its own section when present
+    /// ([`build`] leaves it empty; the report binary reads [`peers::PEERS_JSON`]).
+    pub peers: Option<peers::Peers>,
 }
 
 /// Reads `criterion_dir` and builds the report. Results written before the manifest's
@@ -54,6 +58,7 @@ pub fn build(criterion_dir: &Path, include_stale: bool) -> Result<Report, String
         pivot,
         skipped: loaded.skipped,
         stale: stale.len(),
+        peers: None,
     })
 }
 
@@ -80,6 +85,8 @@ eval \"$(bash ci/start-postgres)\"; eval \"$(bash ci/start-mysql)\"; eval \"$(ba
 AUTHSTORE_BENCH_MODE=full cargo bench -p authstore-bench     # every dataset (about an hour on 2 cores)
 AUTHSTORE_BENCH_MODE=quick cargo bench -p authstore-bench    # CI: 1k records, a few minutes
 cargo run -p authstore-bench --bin report                    # BENCHMARKS.md + target/bench-report/index.html
+(cd compat/auth-framework && AUTHSTORE_BENCH_MODE=quick cargo bench --features all-backends --bench peers)   # peers.json
+cargo run -p authstore-bench --bin report -- --peers-only    # only the peers section of BENCHMARKS.md, in place
 bash ci/check-report                                         # renders the page in headless Chromium";
 
 /// How the figures are made, for both writers.

@@ -24,13 +24,13 @@ mod unified;
 
 pub use memory::{dashmap_memory, encrypted_memory, memory};
 #[cfg(feature = "postgres")]
-pub use postgres::postgres;
+pub use postgres::{postgres, postgres_with_pool};
 #[cfg(feature = "redis")]
 pub use redis::{redis_core, redis_module};
 #[cfg(feature = "sqlite")]
 pub use sqlite::sqlite;
 #[cfg(feature = "unified")]
-pub use unified::unified;
+pub use unified::{unified, unified_with_max_memory};
 
 /// Whole-second timing: for backends that round expiry to seconds by design (Redis
 /// `SET EX`, UnifiedStorage's `timestamp()` arithmetic, SQLite's `expires_at` in

@@ -24,10 +24,16 @@ const DATABASE: &str = "authstore_afcompat";
 /// second handle, another schema the other namespace, `COUNT(*)` of their three tables
 /// the introspection probe. Microsecond timestamps on one host: the in-process profile.
 pub fn postgres() -> BackendUnderTest {
-    BackendUnderTest::new("postgres", || async {
+    postgres_with_pool(4)
+}
+
+/// [`postgres`] with a first pool of `size` connections: the peers benchmark gives it
+/// as many as authstore's own PostgreSQL backend gets (one per call in flight).
+pub fn postgres_with_pool(size: u32) -> BackendUnderTest {
+    BackendUnderTest::new("postgres", move || async move {
         let options = database_options().await?;
-        let fixture = schema_fixture(options.clone()).await?;
-        Ok::<_, String>(fixture.with_other_namespace(move || schema_fixture(options.clone())))
+        let fixture = schema_fixture(options.clone(), size).await?;
+        Ok::<_, String>(fixture.with_other_namespace(move || schema_fixture(options.clone(), size)))
     })
     .with_capabilities(
         Capabilities::CORE
@@ -99,11 +105,11 @@ async fn pool(options: &PgConnectOptions, schema: &str, size: u32) -> Result<PgP
 
 /// A migrated store in a fresh schema, a second pool on it, the row-count probe, and a
 /// teardown dropping the schema.
-async fn schema_fixture(options: PgConnectOptions) -> Result<Fixture, String> {
+async fn schema_fixture(options: PgConnectOptions, size: u32) -> Result<Fixture, String> {
     let schema = unique_name("pg");
     admin(&options, format!("CREATE SCHEMA {schema}")).await?;
     let built = async {
-        let first = pool(&options, &schema, 4).await?;
+        let first = pool(&options, &schema, size).await?;
         let store = PostgresStorage::new(first.clone());
         store.migrate().await.map_err(|e| format!("migrate: {e}"))?;
         let second = pool(&options, &schema, 2).await?;
