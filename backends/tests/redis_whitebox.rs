@@ -810,58 +810,58 @@ mod live {
         };
         let token = AuthToken::new("t1", "alice", "at-1", HOUR);
         s.store_token(&token).await.expect("store_token");
-        one(probe, "store_token", "EVALSHA");
+        one(probe, "store_token", "FCALL");
         s.get_token("t1").await.expect("get_token");
         one(probe, "get_token", "HGET");
         s.get_token_by_access_token("at-1")
             .await
             .expect("by access");
-        one(probe, "get_token_by_access_token", "EVALSHA");
+        one(probe, "get_token_by_access_token", "FCALL");
         s.update_token(&token.clone().with_access_token("at-2"))
             .await
             .expect("update_token");
-        one(probe, "update_token", "EVALSHA");
+        one(probe, "update_token", "FCALL");
         let missing = s
             .update_token(&AuthToken::new("nope", "alice", "at-3", HOUR))
             .await;
         assert_eq!(missing.map_err(|e| e.kind()), Err(ErrorKind::NotFound));
-        one(probe, "update_token (not found)", "EVALSHA");
+        one(probe, "update_token (not found)", "FCALL");
         let clash = s
             .store_token(&AuthToken::new("t2", "bob", "at-2", HOUR))
             .await;
         assert_eq!(clash.map_err(|e| e.kind()), Err(ErrorKind::Conflict));
-        one(probe, "store_token (conflict)", "EVALSHA");
+        one(probe, "store_token (conflict)", "FCALL");
         s.list_user_tokens("alice").await.expect("list_user_tokens");
-        one(probe, "list_user_tokens", "EVALSHA");
+        one(probe, "list_user_tokens", "FCALL");
         s.delete_token("t1").await.expect("delete_token");
-        one(probe, "delete_token", "EVALSHA");
+        one(probe, "delete_token", "FCALL");
         let session = SessionData::new("s1", "alice", HOUR);
         s.store_session("s1", &session)
             .await
             .expect("store_session");
-        one(probe, "store_session", "EVALSHA");
+        one(probe, "store_session", "FCALL");
         s.get_session("s1").await.expect("get_session");
         one(probe, "get_session", "HGET");
         s.list_user_sessions("alice")
             .await
             .expect("list_user_sessions");
-        one(probe, "list_user_sessions", "EVALSHA");
+        one(probe, "list_user_sessions", "FCALL");
         s.count_active_sessions()
             .await
             .expect("count_active_sessions");
-        one(probe, "count_active_sessions", "EVALSHA");
+        one(probe, "count_active_sessions", "FCALL");
         s.delete_session("s1").await.expect("delete_session");
-        one(probe, "delete_session", "EVALSHA");
+        one(probe, "delete_session", "FCALL");
         s.store_kv("k1", b"v", Some(HOUR)).await.expect("store_kv");
-        one(probe, "store_kv", "EVALSHA");
+        one(probe, "store_kv", "FCALL");
         s.get_kv("k1").await.expect("get_kv");
         one(probe, "get_kv", "GET");
         s.list_kv_keys("k").await.expect("list_kv_keys");
-        one(probe, "list_kv_keys", "EVALSHA");
+        one(probe, "list_kv_keys", "FCALL");
         s.delete_kv("k1").await.expect("delete_kv");
-        one(probe, "delete_kv", "EVALSHA");
+        one(probe, "delete_kv", "FCALL");
         s.cleanup_expired().await.expect("cleanup_expired");
-        one(probe, "cleanup_expired", "EVALSHA");
+        one(probe, "cleanup_expired", "FCALL");
         // Invalid input is rejected before any request.
         assert!(s.get_token("").await.is_err());
         assert!(s.store_kv("a\0b", b"v", None).await.is_err());
@@ -879,7 +879,7 @@ mod live {
 
     /// The "one round trip per method", counted by the server: every command a
     /// client sends appears once in `MONITOR` (commands run by scripts are marked `lua`
-    /// and not counted).
+    /// and not counted). Script operations are one `FCALL` of the function library.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_method_is_one_request_on_a_single_node() {
         let prefix = unique_prefix("round-trips");
