@@ -1,6 +1,8 @@
 //! [`PostgresStorage`]: the PostgreSQL backend, over a tokio-postgres pool
-//! (`native.rs`, the recommended path) or a sqlx [`PgPool`] the application built.
+//! (`native.rs`, the recommended path) or a sqlx [`PgPool`] the application built,
+//! both behind one interface (`client.rs`).
 
+mod client;
 mod error;
 mod native;
 mod queries;
@@ -13,12 +15,13 @@ use authstore_spec::{
     AuthStorage, AuthToken, Result, SessionData, StorageError, TimingProfile, async_trait, validate,
 };
 use serde::de::DeserializeOwned;
-use sqlx::PgPool;
-use sqlx::migrate::{MigrateError, Migrator};
-use tokio_postgres::types::Type;
+use sqlx::migrate::Migrator;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgPool};
+use tokio_postgres::types::FromSqlOwned;
 
-use self::error::{is_access_digest_violation, is_retryable, map_err};
-use self::native::{Interval, Native, NativeError};
+use self::client::{Client, DriverError, Param};
+use self::native::Native;
 use crate::sql::access_token_digest;
 
 /// The embedded schema migrations (`backends/migrations/postgres`).
@@ -157,62 +160,6 @@ pub struct PostgresStorage {
     operation_timeout: Duration,
 }
 
-/// The pool every method runs on.
-#[derive(Clone)]
-enum Client {
-    /// The application's sqlx pool ([`PostgresStorage::new`]).
-    Sqlx(PgPool),
-    /// tokio-postgres connections in a deadpool-postgres pool.
-    Native(Native),
-}
-
-/// What [`PostgresStorage::run`] needs of a client's error.
-trait ClientError {
-    /// Rolled back for a deadlock or serialization failure: worth running again.
-    fn is_retryable(&self) -> bool;
-    /// The spec's error for operation `op`.
-    fn into_storage(self, op: &str) -> StorageError;
-}
-
-impl ClientError for sqlx::Error {
-    fn is_retryable(&self) -> bool {
-        is_retryable(self)
-    }
-    fn into_storage(self, op: &str) -> StorageError {
-        map_err(op, self)
-    }
-}
-
-impl ClientError for NativeError {
-    fn is_retryable(&self) -> bool {
-        NativeError::is_retryable(self)
-    }
-    fn into_storage(self, op: &str) -> StorageError {
-        NativeError::into_storage(self, op)
-    }
-}
-
-/// Parameter types of the native path's statements: those sqlx sends for the same
-/// Rust values (`&str` text, `&[u8]` bytea, `DateTime<Utc>` timestamptz, `Duration`
-/// interval), so both paths' statements are planned alike.
-const TEXT: &[Type] = &[Type::TEXT];
-/// See [`TEXT`].
-const BYTEA: &[Type] = &[Type::BYTEA];
-/// See [`TEXT`].
-const TEXT_TEXT: &[Type] = &[Type::TEXT, Type::TEXT];
-/// See [`TEXT`]: id, user id, access digest, expiry, JSON record.
-const TOKEN_WRITE: &[Type] = &[
-    Type::TEXT,
-    Type::TEXT,
-    Type::BYTEA,
-    Type::TIMESTAMPTZ,
-    Type::TEXT,
-];
-/// See [`TEXT`]: id, user id, expiry, JSON record.
-const SESSION_WRITE: &[Type] = &[Type::TEXT, Type::TEXT, Type::TIMESTAMPTZ, Type::TEXT];
-/// See [`TEXT`]: key, value, TTL.
-const KV_WRITE: &[Type] = &[Type::TEXT, Type::BYTEA, Type::INTERVAL];
-
 impl PostgresStorage {
     /// The default timing profile (SPEC.md `TIME-3`): the server's clock, 1 µs
     /// granularity, 50 ms allowed skew between the server's clock and the callers'.
@@ -245,20 +192,10 @@ impl PostgresStorage {
     /// As [`connect`](Self::connect), from a `tokio_postgres::Config`, with up to
     /// `pool_size` connections (at least one). A configuration requiring TLS is refused.
     pub async fn connect_with(config: tokio_postgres::Config, pool_size: usize) -> Result<Self> {
-        let native = Native::build(config, pool_size)?;
-        let storage = Self::over(Client::Native(native.clone()));
+        let storage = Self::over(Client::Native(Native::build(config, pool_size)?));
+        let client = &storage.client;
         storage
-            .run(
-                || "connect".to_string(),
-                || async {
-                    native
-                        .pool()
-                        .get()
-                        .await
-                        .map(drop)
-                        .map_err(NativeError::from)
-                },
-            )
+            .run(|| "connect".to_string(), move || client.check())
             .await?;
         Ok(storage)
     }
@@ -282,10 +219,7 @@ impl PostgresStorage {
     /// Closes the pool: idle connections now, lent ones when given back; calls made
     /// afterwards fail with [`StorageError::Unavailable`]. Clones share the pool.
     pub async fn close(&self) {
-        match &self.client {
-            Client::Sqlx(pool) => pool.close().await,
-            Client::Native(native) => native.pool().close(),
-        }
+        self.client.close().await;
     }
 
     /// This storage declaring that the server's clock and its callers' differ by at most
@@ -321,44 +255,16 @@ impl PostgresStorage {
     /// On the tokio-postgres path the same migrations are applied by this crate, with the
     /// same lock and the same `_sqlx_migrations` records (see the type's docs).
     pub async fn migrate(&self) -> Result<()> {
-        let pool = match &self.client {
-            Client::Sqlx(pool) => pool,
-            Client::Native(native) => return native.migrate(&MIGRATOR).await,
-        };
-        let mut conn = pool
-            .acquire()
-            .await
-            .map_err(|err| map_err("migrate", err))?;
-        // `run_direct` is what `Migrator::run` calls once it has a connection; `run`'s
-        // `Acquire` bound would make this future "not general enough" to be `Send`.
-        match MIGRATOR.run_direct(None, &mut *conn, false).await {
-            Ok(()) => Ok(()),
-            Err(err) => {
-                // sqlx keeps its session-level advisory lock when a migration fails;
-                // closing the connection releases it instead of pooling it.
-                let _closed = conn.close().await;
-                Err(match err {
-                    MigrateError::Execute(err) | MigrateError::ExecuteMigration(err, _) => {
-                        map_err("migrate", err)
-                    }
-                    other => StorageError::backend(
-                        "migrate: the database's migration history does not match this \
-                         version of authstore-backends",
-                        other,
-                    ),
-                })
-            }
-        }
+        self.client.migrate(&MIGRATOR).await
     }
 
     /// Runs one statement: `attempt` again (bounded) while the server rolls it back for
     /// a deadlock or serialization failure, the whole under the operation timeout, and
     /// maps any error. `op` describes the call for error messages.
-    async fn run<T, E, F, Fut>(&self, op: impl Fn() -> String, attempt: F) -> Result<T>
+    async fn run<T, F, Fut>(&self, op: impl Fn() -> String, attempt: F) -> Result<T>
     where
-        E: ClientError,
         F: Fn() -> Fut,
-        Fut: Future<Output = std::result::Result<T, E>>,
+        Fut: Future<Output = std::result::Result<T, DriverError>>,
     {
         let work = async {
             let mut tries = 1;
@@ -386,20 +292,73 @@ impl PostgresStorage {
         }
     }
 
+    /// Runs the statement `sql` (see [`run`](Self::run)); the number of rows it affected.
+    async fn execute(
+        &self,
+        op: impl Fn() -> String,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<u64> {
+        let client = &self.client;
+        self.run(op, move || client.execute(sql, params)).await
+    }
+
+    /// The first column of the row the query `sql` returns, if any.
+    async fn opt<T>(
+        &self,
+        op: impl Fn() -> String,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<Option<T>>
+    where
+        T: FromSqlOwned + Send + Unpin,
+        (T,): for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let client = &self.client;
+        self.run(op, move || client.opt(sql, params)).await
+    }
+
+    /// The first column of every row the query `sql` returns.
+    async fn all<T>(
+        &self,
+        op: impl Fn() -> String,
+        sql: &'static str,
+        params: &[Param<'_>],
+    ) -> Result<Vec<T>>
+    where
+        T: FromSqlOwned + Send + Unpin,
+        (T,): for<'r> FromRow<'r, PgRow> + Send + Unpin,
+    {
+        let client = &self.client;
+        self.run(op, move || client.all(sql, params)).await
+    }
+
+    /// The one `bigint` the parameterless query `sql` returns.
+    async fn scalar_i64(&self, op: impl Fn() -> String, sql: &'static str) -> Result<i64> {
+        let client = &self.client;
+        self.run(op, move || client.one(sql, &[])).await
+    }
+
     /// Upserts a token (`must_exist`: only a live one, else `NotFound`).
     async fn put_token(&self, token: &AuthToken, must_exist: bool) -> Result<()> {
         validate::token(token)?;
         let record = serde_json::to_string(token)?;
         let digest = access_token_digest(&token.access_token);
-        let (record, digest) = (record.as_str(), digest.as_slice());
         let (sql, name) = if must_exist {
             (queries::UPDATE_TOKEN, "update_token")
         } else {
             (queries::STORE_TOKEN, "store_token")
         };
         let id = token.token_id.as_str();
-        let user = token.user_id.as_str();
-        let op = || format!("{name}({id:?})");
+        let params = [
+            Param::Text(id),
+            Param::Text(&token.user_id),
+            Param::Bytes(&digest),
+            Param::Instant(token.expires_at),
+            Param::Text(&record),
+        ];
+        let holder = [Param::Bytes(&digest), Param::Text(id)];
+        let (params, holder, client) = (&params, &holder, &self.client);
         // `ON CONFLICT (token_id)` arbitrates the id only: when two writers insert the
         // same absent id at once, the loser can trip the unique index on the access
         // digest (holding the winner's entry) before it sees the id taken. That is no
@@ -407,50 +366,15 @@ impl PostgresStorage {
         // write again if it is this id or nobody live. Each resend follows a committed
         // rival write, so it ends; the operation timeout bounds it anyway. The happy
         // path stays one statement.
-        let written = match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || async move {
-                    let write = || {
-                        sqlx::query(sql)
-                            .bind(id)
-                            .bind(user)
-                            .bind(digest)
-                            .bind(token.expires_at)
-                            .bind(record)
-                            .execute(pool)
-                    };
+        let written = self
+            .run(
+                || format!("{name}({id:?})"),
+                move || async move {
                     loop {
-                        match write().await {
-                            Err(err) if is_access_digest_violation(&err) => {
-                                let other: Option<String> =
-                                    sqlx::query_scalar(queries::OTHER_LIVE_DIGEST_HOLDER)
-                                        .bind(digest)
-                                        .bind(id)
-                                        .fetch_optional(pool)
-                                        .await?;
-                                if other.is_some() {
-                                    return Err(err);
-                                }
-                            }
-                            result => return result.map(|done| done.rows_affected()),
-                        }
-                    }
-                })
-                .await?
-            }
-            Client::Native(native) => {
-                self.run(op, move || async move {
-                    loop {
-                        let params: native::Params<'_> =
-                            &[&id, &user, &digest, &token.expires_at, &record];
-                        match native.execute(sql, TOKEN_WRITE, params).await {
+                        match client.execute(sql, params).await {
                             Err(err) if err.is_access_digest_violation() => {
-                                let other: Option<String> = native
-                                    .opt(
-                                        queries::OTHER_LIVE_DIGEST_HOLDER,
-                                        &[Type::BYTEA, Type::TEXT],
-                                        &[&digest, &id],
-                                    )
+                                let other: Option<String> = client
+                                    .opt(queries::OTHER_LIVE_DIGEST_HOLDER, holder)
                                     .await?;
                                 if other.is_some() {
                                     return Err(err);
@@ -459,10 +383,9 @@ impl PostgresStorage {
                             result => return result,
                         }
                     }
-                })
-                .await?
-            }
-        };
+                },
+            )
+            .await?;
         if must_exist && written == 0 {
             return Err(StorageError::NotFound(format!(
                 "update_token: no live token with id {:?}",
@@ -486,26 +409,12 @@ impl PostgresStorage {
         validate::key(key)?;
         const SQL: &str = "SELECT value, expires_at FROM kv_store \
                            WHERE key = $1 AND (expires_at IS NULL OR expires_at > now())";
-        let op = || format!("get_kv({key:?})");
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query_as::<_, (Vec<u8>, Option<chrono::DateTime<chrono::Utc>>)>(SQL)
-                        .bind(key)
-                        .fetch_optional(pool)
-                })
-                .await
-            }
-            Client::Native(native) => {
-                self.run(op, move || async move {
-                    let row = native.row_opt(SQL, TEXT, &[&key]).await?;
-                    row.map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                        .transpose()
-                        .map_err(NativeError::Query)
-                })
-                .await
-            }
-        }
+        let (client, params) = (&self.client, &[Param::Text(key)]);
+        self.run(
+            || format!("get_kv({key:?})"),
+            move || client.opt_pair(SQL, params),
+        )
+        .await
     }
 
     /// Creates the cache-epoch table (`authstore_cache_epoch`, one row) if missing.
@@ -518,15 +427,12 @@ impl PostgresStorage {
                          epoch BIGINT NOT NULL);
                      INSERT INTO authstore_cache_epoch (id, epoch) VALUES (1, 0)
                          ON CONFLICT (id) DO NOTHING;";
-        let op = || "migrate (cache epoch)".to_string();
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || sqlx::raw_sql(SQL).execute(pool))
-                    .await?;
-            }
-            Client::Native(native) => self.run(op, move || native.batch(SQL)).await?,
-        }
-        Ok(())
+        let client = &self.client;
+        self.run(
+            || "migrate (cache epoch)".to_string(),
+            move || client.batch(SQL),
+        )
+        .await
     }
 
     /// The current cache epoch.
@@ -550,98 +456,6 @@ impl PostgresStorage {
     }
 }
 
-impl PostgresStorage {
-    /// The one `bigint` the parameterless statement `sql` returns.
-    async fn scalar_i64(&self, op: impl Fn() -> String, sql: &'static str) -> Result<i64> {
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query_scalar::<_, i64>(sql).fetch_one(pool)
-                })
-                .await
-            }
-            Client::Native(native) => self.run(op, move || native.one::<i64>(sql, &[], &[])).await,
-        }
-    }
-
-    /// The text column of the rows the query `sql` returns for `$1` = `arg` (a text),
-    /// and `$2` = `arg2` when given.
-    async fn texts(
-        &self,
-        op: impl Fn() -> String,
-        sql: &'static str,
-        arg: &str,
-        arg2: Option<&str>,
-    ) -> Result<Vec<String>> {
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    let query = sqlx::query_scalar::<_, String>(sql).bind(arg);
-                    match arg2 {
-                        Some(arg2) => query.bind(arg2),
-                        None => query,
-                    }
-                    .fetch_all(pool)
-                })
-                .await
-            }
-            Client::Native(native) => {
-                self.run(op, move || async move {
-                    match arg2 {
-                        Some(arg2) => native.all(sql, TEXT_TEXT, &[&arg, &arg2]).await,
-                        None => native.all(sql, TEXT, &[&arg]).await,
-                    }
-                })
-                .await
-            }
-        }
-    }
-
-    /// The text column of the row the query `sql` returns for `$1` = `arg` (a text),
-    /// if any.
-    async fn text(
-        &self,
-        op: impl Fn() -> String,
-        sql: &'static str,
-        arg: &str,
-    ) -> Result<Option<String>> {
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query_scalar::<_, String>(sql)
-                        .bind(arg)
-                        .fetch_optional(pool)
-                })
-                .await
-            }
-            Client::Native(native) => {
-                self.run(
-                    op,
-                    move || async move { native.opt(sql, TEXT, &[&arg]).await },
-                )
-                .await
-            }
-        }
-    }
-
-    /// Runs the statement `sql` with `$1` = `arg` (a text); the affected rows ignored.
-    async fn delete(&self, op: impl Fn() -> String, sql: &'static str, arg: &str) -> Result<()> {
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || sqlx::query(sql).bind(arg).execute(pool))
-                    .await?;
-            }
-            Client::Native(native) => {
-                self.run(op, move || async move {
-                    native.execute(sql, TEXT, &[&arg]).await
-                })
-                .await?;
-            }
-        }
-        Ok(())
-    }
-}
-
 /// Decodes a JSON record read back from the database; `what` names it in the error.
 fn decode<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> Result<T> {
     serde_json::from_str(text)
@@ -651,24 +465,10 @@ fn decode<T: DeserializeOwned>(text: &str, what: impl FnOnce() -> String) -> Res
 impl fmt::Debug for PostgresStorage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut out = f.debug_struct("PostgresStorage");
-        match &self.client {
-            Client::Sqlx(pool) => out
-                .field("client", &"sqlx")
-                .field("pool_size", &pool.size())
-                .field("pool_idle", &pool.num_idle())
-                .field("pool_closed", &pool.is_closed()),
-            Client::Native(native) => {
-                let status = native.pool().status();
-                out.field("client", &"tokio-postgres")
-                    .field("pool_max_size", &status.max_size)
-                    .field("pool_size", &status.size)
-                    .field("pool_idle", &status.available)
-                    .field("pool_closed", &native.pool().is_closed())
-            }
-        }
-        .field("timing", &self.timing)
-        .field("operation_timeout", &self.operation_timeout)
-        .finish()
+        self.client.describe(&mut out);
+        out.field("timing", &self.timing)
+            .field("operation_timeout", &self.operation_timeout)
+            .finish()
     }
 }
 
@@ -680,11 +480,11 @@ impl AuthStorage for PostgresStorage {
 
     async fn get_token(&self, token_id: &str) -> Result<Option<AuthToken>> {
         validate::id("token id", token_id)?;
-        let text = self
-            .text(
+        let text: Option<String> = self
+            .opt(
                 || format!("get_token({token_id:?})"),
                 queries::GET_TOKEN,
-                token_id,
+                &[Param::Text(token_id)],
             )
             .await?;
         text.map(|text| decode(&text, || format!("the token {token_id:?}")))
@@ -694,26 +494,13 @@ impl AuthStorage for PostgresStorage {
     async fn get_token_by_access_token(&self, access_token: &str) -> Result<Option<AuthToken>> {
         validate::secret("access token", access_token)?;
         let digest = access_token_digest(access_token);
-        let digest = digest.as_slice();
-        let op = || "get_token_by_access_token".to_string();
-        let text: Option<String> = match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query_scalar::<_, String>(queries::GET_TOKEN_BY_ACCESS)
-                        .bind(digest)
-                        .fetch_optional(pool)
-                })
-                .await?
-            }
-            Client::Native(native) => {
-                self.run(op, move || async move {
-                    native
-                        .opt(queries::GET_TOKEN_BY_ACCESS, BYTEA, &[&digest])
-                        .await
-                })
-                .await?
-            }
-        };
+        let text: Option<String> = self
+            .opt(
+                || "get_token_by_access_token".to_string(),
+                queries::GET_TOKEN_BY_ACCESS,
+                &[Param::Bytes(&digest)],
+            )
+            .await?;
         let Some(text) = text else {
             return Ok(None);
         };
@@ -728,22 +515,22 @@ impl AuthStorage for PostgresStorage {
 
     async fn delete_token(&self, token_id: &str) -> Result<()> {
         validate::id("token id", token_id)?;
-        self.delete(
+        self.execute(
             || format!("delete_token({token_id:?})"),
             queries::DELETE_TOKEN,
-            token_id,
+            &[Param::Text(token_id)],
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     async fn list_user_tokens(&self, user_id: &str) -> Result<Vec<AuthToken>> {
         validate::id("user id", user_id)?;
-        let texts = self
-            .texts(
+        let texts: Vec<String> = self
+            .all(
                 || format!("list_user_tokens({user_id:?})"),
                 queries::LIST_USER_TOKENS,
-                user_id,
-                None,
+                &[Param::Text(user_id)],
             )
             .await?;
         texts
@@ -755,41 +542,27 @@ impl AuthStorage for PostgresStorage {
     async fn store_session(&self, session_id: &str, data: &SessionData) -> Result<()> {
         validate::session(session_id, data)?;
         let record = serde_json::to_string(data)?;
-        let (record, user) = (record.as_str(), data.user_id.as_str());
-        let op = || format!("store_session({session_id:?})");
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query(queries::STORE_SESSION)
-                        .bind(session_id)
-                        .bind(user)
-                        .bind(data.expires_at)
-                        .bind(record)
-                        .execute(pool)
-                })
-                .await?;
-            }
-            Client::Native(native) => {
-                self.run(op, move || async move {
-                    let params: native::Params<'_> =
-                        &[&session_id, &user, &data.expires_at, &record];
-                    native
-                        .execute(queries::STORE_SESSION, SESSION_WRITE, params)
-                        .await
-                })
-                .await?;
-            }
-        }
+        self.execute(
+            || format!("store_session({session_id:?})"),
+            queries::STORE_SESSION,
+            &[
+                Param::Text(session_id),
+                Param::Text(&data.user_id),
+                Param::Instant(data.expires_at),
+                Param::Text(&record),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     async fn get_session(&self, session_id: &str) -> Result<Option<SessionData>> {
         validate::id("session id", session_id)?;
-        let text = self
-            .text(
+        let text: Option<String> = self
+            .opt(
                 || format!("get_session({session_id:?})"),
                 queries::GET_SESSION,
-                session_id,
+                &[Param::Text(session_id)],
             )
             .await?;
         text.map(|text| decode(&text, || format!("the session {session_id:?}")))
@@ -798,22 +571,22 @@ impl AuthStorage for PostgresStorage {
 
     async fn delete_session(&self, session_id: &str) -> Result<()> {
         validate::id("session id", session_id)?;
-        self.delete(
+        self.execute(
             || format!("delete_session({session_id:?})"),
             queries::DELETE_SESSION,
-            session_id,
+            &[Param::Text(session_id)],
         )
-        .await
+        .await?;
+        Ok(())
     }
 
     async fn list_user_sessions(&self, user_id: &str) -> Result<Vec<SessionData>> {
         validate::id("user id", user_id)?;
-        let texts = self
-            .texts(
+        let texts: Vec<String> = self
+            .all(
                 || format!("list_user_sessions({user_id:?})"),
                 queries::LIST_USER_SESSIONS,
-                user_id,
-                None,
+                &[Param::Text(user_id)],
             )
             .await?;
         texts
@@ -841,58 +614,38 @@ impl AuthStorage for PostgresStorage {
                 value.len()
             )));
         }
-        let ttl = queries::kv_ttl(ttl);
-        let op = || format!("store_kv({key:?})");
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query(queries::STORE_KV)
-                        .bind(key)
-                        .bind(value)
-                        .bind(ttl)
-                        .execute(pool)
-                })
-                .await?;
-            }
-            Client::Native(native) => {
-                let ttl = ttl.map(Interval);
-                let ttl = &ttl;
-                self.run(op, move || async move {
-                    native
-                        .execute(queries::STORE_KV, KV_WRITE, &[&key, &value, ttl])
-                        .await
-                })
-                .await?;
-            }
-        }
+        self.execute(
+            || format!("store_kv({key:?})"),
+            queries::STORE_KV,
+            &[
+                Param::Text(key),
+                Param::Bytes(value),
+                Param::Interval(queries::kv_ttl(ttl)),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
     async fn get_kv(&self, key: &str) -> Result<Option<Vec<u8>>> {
         validate::key(key)?;
-        let op = || format!("get_kv({key:?})");
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query_scalar::<_, Vec<u8>>(queries::GET_KV)
-                        .bind(key)
-                        .fetch_optional(pool)
-                })
-                .await
-            }
-            Client::Native(native) => {
-                self.run(op, move || async move {
-                    native.opt(queries::GET_KV, TEXT, &[&key]).await
-                })
-                .await
-            }
-        }
+        self.opt(
+            || format!("get_kv({key:?})"),
+            queries::GET_KV,
+            &[Param::Text(key)],
+        )
+        .await
     }
 
     async fn delete_kv(&self, key: &str) -> Result<()> {
         validate::key(key)?;
-        self.delete(|| format!("delete_kv({key:?})"), queries::DELETE_KV, key)
-            .await
+        self.execute(
+            || format!("delete_kv({key:?})"),
+            queries::DELETE_KV,
+            &[Param::Text(key)],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn list_kv_keys(&self, prefix: &str) -> Result<Vec<String>> {
@@ -901,32 +654,23 @@ impl AuthStorage for PostgresStorage {
         let op = || format!("list_kv_keys({prefix:?})");
         match bound.as_deref() {
             Some(bound) => {
-                self.texts(op, queries::LIST_KV_KEYS_RANGE, prefix, Some(bound))
-                    .await
+                let params = [Param::Text(prefix), Param::Text(bound)];
+                self.all(op, queries::LIST_KV_KEYS_RANGE, &params).await
             }
             None => {
-                self.texts(op, queries::LIST_KV_KEYS_FROM, prefix, None)
+                self.all(op, queries::LIST_KV_KEYS_FROM, &[Param::Text(prefix)])
                     .await
             }
         }
     }
 
     async fn cleanup_expired(&self) -> Result<()> {
-        let op = || "cleanup_expired".to_string();
-        match &self.client {
-            Client::Sqlx(pool) => {
-                self.run(op, move || {
-                    sqlx::query(queries::CLEANUP_EXPIRED).execute(pool)
-                })
-                .await?;
-            }
-            Client::Native(native) => {
-                self.run(op, move || {
-                    native.execute(queries::CLEANUP_EXPIRED, &[], &[])
-                })
-                .await?;
-            }
-        }
+        self.execute(
+            || "cleanup_expired".to_string(),
+            queries::CLEANUP_EXPIRED,
+            &[],
+        )
+        .await?;
         Ok(())
     }
 }
