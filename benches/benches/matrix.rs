@@ -30,7 +30,6 @@ use authstore_bench::mode::{self, Mode};
 use authstore_bench::setup::engine::{Engine, EngineAvailability};
 use authstore_bench::setup::{self, Availability};
 use authstore_bench::workload;
-use authstore_spec::AuthStorage;
 use criterion::{Criterion, Throughput};
 use tokio::runtime::Runtime;
 
@@ -313,36 +312,8 @@ fn bench_backend(run: &mut Run, backend: &str, ds: Dataset) {
             group.throughput(Throughput::Elements(concurrency));
             group.bench_function(id.function_id(), |b| {
                 b.to_async(&run.rt).iter_custom(|iters| {
-                    let store: Arc<dyn AuthStorage> = store.clone();
-                    let caller = store.clone();
-                    let site: workload::Site = format!("{op}/{}", id.function_id()).into();
-                    let restore_site: workload::Site =
-                        format!("{op}/{} (untimed restore)", id.function_id()).into();
-                    let next = &next;
-                    async move {
-                        workload::measure(
-                            iters,
-                            concurrency as usize,
-                            next,
-                            move |n, k| workload::call(op, site.clone(), caller.clone(), ds, n, k),
-                            // Only removals are undone; without them the tasks run the
-                            // whole sample in one go.
-                            workload::redo_of(op).map(|redo| {
-                                move |n, k| {
-                                    workload::call(
-                                        redo,
-                                        restore_site.clone(),
-                                        store.clone(),
-                                        ds,
-                                        n,
-                                        k,
-                                    )
-                                }
-                            }),
-                            workload::batches_per_restore(ds, concurrency as usize),
-                        )
-                        .await
-                    }
+                    let (bench, concurrency) = (id.function_id(), concurrency as usize);
+                    workload::sample(op, &bench, store.clone(), ds, concurrency, &next, iters)
                 })
             });
             group.finish();

@@ -1,6 +1,7 @@
 //! What one benchmark iteration does: the calls (one, or 16 concurrent tasks), which
 //! items they touch, and the untimed work that keeps the dataset's size unchanged.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -378,13 +379,42 @@ async fn same_token(store: &Arc<dyn AuthStorage>, i: usize) -> Result<(), String
     Ok(())
 }
 
-/// The ids `listed` must equal, once each: `expected` sorted.
-fn exact(what: String, mut listed: Vec<String>, expected: Vec<String>) -> Result<(), String> {
-    listed.sort();
-    if listed != expected {
-        return Err(format!("{what} lists {listed:?}, expected {expected:?}"));
+/// The ids `listed` must be `expected` (distinct ids), each once, in any order. The
+/// error names only what differs: ids listed more than once, missing, or not expected.
+fn exact(what: String, listed: Vec<String>, expected: Vec<String>) -> Result<(), String> {
+    let mut times: BTreeMap<&str, usize> = BTreeMap::new();
+    for id in &listed {
+        *times.entry(id).or_default() += 1;
     }
-    Ok(())
+    let mut wrong = Vec::new();
+    for id in &expected {
+        match times.remove(id.as_str()).unwrap_or(0) {
+            1 => {}
+            0 => wrong.push(format!("{id} missing")),
+            n => wrong.push(format!("{id} {n} times")),
+        }
+    }
+    wrong.extend(times.into_iter().map(|(id, n)| match n {
+        1 => format!("{id} not expected"),
+        n => format!("{id} not expected, {n} times"),
+    }));
+    if wrong.is_empty() {
+        return Ok(());
+    }
+    const SHOWN: usize = 4;
+    let more = wrong.len().saturating_sub(SHOWN);
+    wrong.truncate(SHOWN);
+    let more = if more > 0 {
+        format!(" and {more} more")
+    } else {
+        String::new()
+    };
+    Err(format!(
+        "{what} lists {} ids, expected {}: {}{more}",
+        listed.len(),
+        expected.len(),
+        wrong.join(", ")
+    ))
 }
 
 /// The ids of the [`ITEMS_PER_USER`] items of user `u`, but `without`.
@@ -489,6 +519,34 @@ pub fn call_engine(
             other => panic!("unknown baseline operation {other}"),
         }
     })
+}
+
+/// One criterion sample of the trait method `op` on `store` (filled with `ds`): `iters`
+/// batches of `concurrency` calls timed, and what removals took away restored untimed,
+/// so the dataset keeps its size. `bench` (the benchmark's function id) names the sample
+/// in failure messages; `next` numbers the batches across the benchmark's samples.
+pub fn sample<'a>(
+    op: &'static str,
+    bench: &str,
+    store: Arc<dyn AuthStorage>,
+    ds: Dataset,
+    concurrency: usize,
+    next: &'a AtomicU64,
+    iters: u64,
+) -> impl Future<Output = Duration> + use<'a> {
+    let site: Site = format!("{op}/{bench}").into();
+    let restore_site: Site = format!("{op}/{bench} (untimed restore)").into();
+    let caller = store.clone();
+    measure(
+        iters,
+        concurrency,
+        next,
+        move |n, k| call(op, site.clone(), caller.clone(), ds, n, k),
+        // Only removals are undone; without them the tasks run the whole sample in one go.
+        redo_of(op)
+            .map(|redo| move |n, k| call(redo, restore_site.clone(), store.clone(), ds, n, k)),
+        batches_per_restore(ds, concurrency),
+    )
 }
 
 /// Runs `iters` batches of `concurrency` calls and returns the time spent in the calls.
@@ -664,6 +722,33 @@ mod tests {
     use super::*;
     use crate::ids::OPERATIONS;
 
+    /// A wrong listing is described by what differs, not by both whole lists.
+    #[test]
+    fn a_wrong_listing_names_only_the_difference() {
+        let ids = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            exact("l".into(), ids(&["b", "a"]), ids(&["a", "b"])),
+            Ok(())
+        );
+        assert_eq!(
+            exact(
+                "l".into(),
+                ids(&["a", "b", "a", "c"]),
+                ids(&["a", "b", "d"])
+            ),
+            Err("l lists 4 ids, expected 3: a 2 times, d missing, c not expected".into())
+        );
+        let many: Vec<String> = (0..9).map(|i| format!("x{i}")).collect();
+        assert_eq!(
+            exact("l".into(), many, Vec::new()),
+            Err(
+                "l lists 9 ids, expected 0: x0 not expected, x1 not expected, \
+                 x2 not expected, x3 not expected and 5 more"
+                    .into()
+            )
+        );
+    }
+
     /// Every operation runs, at both concurrencies, against a filled store, and the
     /// dataset is the same size afterwards (deletes are restored).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -674,21 +759,8 @@ mod tests {
         let next = AtomicU64::new(0);
         for op in OPERATIONS {
             for concurrency in [1, 16] {
-                let s = store.clone();
-                let r = store.clone();
-                let site: Site = format!("memory/test/c{concurrency}").into();
-                let restore_site = site.clone();
-                measure(
-                    5,
-                    concurrency,
-                    &next,
-                    move |n, k| call(op, site.clone(), s.clone(), ds, n, k),
-                    redo_of(op).map(|redo| {
-                        move |n, k| call(redo, restore_site.clone(), r.clone(), ds, n, k)
-                    }),
-                    batches_per_restore(ds, concurrency),
-                )
-                .await;
+                let bench = format!("memory/test/c{concurrency}");
+                sample(op, &bench, store.clone(), ds, concurrency, &next, 5).await;
                 assert_eq!(
                     store.count_active_sessions().await.unwrap(),
                     ds.sessions() as u64,

@@ -361,36 +361,8 @@ fn bench_side(run: &mut Run, backend: &str, store: Arc<dyn AuthStorage>, ds: Dat
                 group.throughput(Throughput::Elements(concurrency));
                 group.bench_function(id.function_id(), |b| {
                     b.to_async(&run.rt).iter_custom(|iters| {
-                        let caller = store.clone();
-                        let restorer = store.clone();
-                        let site: workload::Site = format!("{op}/{}", id.function_id()).into();
-                        let restore_site: workload::Site =
-                            format!("{op}/{} (untimed restore)", id.function_id()).into();
-                        let next = &next;
-                        async move {
-                            workload::measure(
-                                iters,
-                                concurrency as usize,
-                                next,
-                                move |n, k| {
-                                    workload::call(op, site.clone(), caller.clone(), ds, n, k)
-                                },
-                                workload::redo_of(op).map(|redo| {
-                                    move |n, k| {
-                                        workload::call(
-                                            redo,
-                                            restore_site.clone(),
-                                            restorer.clone(),
-                                            ds,
-                                            n,
-                                            k,
-                                        )
-                                    }
-                                }),
-                                workload::batches_per_restore(ds, concurrency as usize),
-                            )
-                            .await
-                        }
+                        let (bench, concurrency) = (id.function_id(), concurrency as usize);
+                        workload::sample(op, &bench, store.clone(), ds, concurrency, &next, iters)
                     })
                 });
                 group.finish();
