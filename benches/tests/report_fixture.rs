@@ -307,3 +307,61 @@ fn scale_out_shows_64_tasks_against_16_and_the_best_client() {
         "{md}"
     );
 }
+
+/// Issue 15's Redis, cluster and in-process targets, on measurements made up for it:
+/// each verdict judged met or missed on the figures it names.
+#[test]
+fn issue_15_targets_are_judged_on_the_figures() {
+    let m = |id: &str, ns: f64| Measurement {
+        id: BenchId::parse(id).unwrap(),
+        median_ns: ns,
+        median_ci_ns: (ns, ns),
+        calls_per_iteration: BenchId::parse(id).unwrap().concurrency,
+        written: SystemTime::UNIX_EPOCH,
+    };
+    let pivot = Pivot::new([
+        // Redis get_kv at 100 us against the best client's 70 us read: 0.70x, missed;
+        // store_kv at 100 us against its 90 us write: 0.90x, within.
+        m("get_kv/redis/1k/c1", 100_000.0),
+        m("engine_read_kv/best-redis/1k/c1", 70_000.0),
+        m("store_kv/redis/1k/c1", 100_000.0),
+        m("engine_write_kv/best-redis/1k/c1", 90_000.0),
+        // The cluster: get_kv 0.83x the single node (within), store_kv 0.50x (missed).
+        m("get_kv/redis-cluster/1k/c1", 120_000.0),
+        m("store_kv/redis-cluster/1k/c1", 200_000.0),
+        // memory store_kv: 16 calls in 8 us against 1 in 1 us, 2x the calls/s; unified
+        // the same calls/s at both.
+        m("store_kv/memory/1k/c1", 1_000.0),
+        m("store_kv/memory/1k/c16", 8_000.0),
+        m("store_kv/unified/1k/c1", 1_000.0),
+        m("store_kv/unified/1k/c16", 16_000.0),
+        // Growth 1k -> 1M: memory get_kv 3x where the DashMap grew 2x (1.5x relative).
+        m("get_kv/memory/1M/c1", 3_000.0),
+        m("get_kv/memory/1k/c1", 1_000.0),
+        m("engine_read_kv/raw-dashmap/1k/c1", 500.0),
+        m("engine_read_kv/raw-dashmap/1M/c1", 1_000.0),
+    ]);
+    let verdicts = authstore_bench::report::targets::evaluate(&pivot);
+    let find = |start: &str| {
+        verdicts
+            .iter()
+            .find(|v| v.target.starts_with(start))
+            .unwrap_or_else(|| panic!("no target starting {start:?}"))
+    };
+    let redis = find("Redis: every single-node");
+    assert_eq!(redis.status, Status::Missed);
+    assert_eq!(redis.misses, ["get_kv/redis/1k vs best-redis: 0.70x"]);
+    let cluster = find("Redis Cluster");
+    assert_eq!(cluster.status, Status::Missed);
+    assert_eq!(
+        cluster.misses,
+        ["store_kv/redis-cluster/1k vs redis: 0.50x"]
+    );
+    let gain = find("In process: writes at 16 tasks");
+    assert_eq!(gain.status, Status::Missed);
+    assert!(gain.figure.starts_with("1/2 within"), "{}", gain.figure);
+    assert_eq!(gain.misses, ["store_kv/unified/1k: 1.00x"]);
+    let growth = find("In process: point-operation growth");
+    assert_eq!(growth.status, Status::Missed);
+    assert_eq!(growth.misses, ["get_kv/memory 1k→1M: 1.50x"]);
+}

@@ -15,6 +15,49 @@ const POINT_READS: [&str; 4] = [
     "get_kv",
 ];
 
+/// The single-item writes whose median makes the Performance row's second half.
+const POINT_WRITES: [&str; 3] = ["store_token", "store_session", "store_kv"];
+
+/// `what` (e.g. `point read`): the median latency of `ops` of `backend` at concurrency 1
+/// on `dataset`, with the median of their ratios to the best client's baseline and to
+/// the same-client engine; `None` when none of them was measured.
+fn point_cell(
+    pivot: &Pivot,
+    backend: &str,
+    dataset: u64,
+    what: &str,
+    ops: &[&str],
+) -> Option<String> {
+    let latencies = ops
+        .iter()
+        .filter_map(|op| pivot.get(op, backend, dataset, 1))
+        .map(|m| m.median_ns)
+        .collect();
+    let latency = median(latencies)?;
+    let ratios = ops
+        .iter()
+        .filter_map(|op| pivot.ratio(op, backend, dataset, 1))
+        .map(|r| r.latency_ratio())
+        .collect();
+    let best = ops
+        .iter()
+        .filter_map(|op| pivot.best_ratio(op, backend, dataset, 1))
+        .filter(|r| r.engine.starts_with("best-"))
+        .map(|r| r.latency_ratio())
+        .collect();
+    let best = median(best).map_or(String::new(), |b| {
+        format!("{} the best client's latency, ", factor(b))
+    });
+    Some(match median(ratios) {
+        Some(r) => format!(
+            "{what} {} ({best}{} engine latency)",
+            nanos(latency),
+            factor(r)
+        ),
+        None => format!("{what} {} (engine not measured)", nanos(latency)),
+    })
+}
+
 /// One row: its name, whether it is measured, and a cell per backend (in
 /// [`BACKENDS`] order).
 #[derive(Debug, Clone, PartialEq)]
@@ -46,35 +89,12 @@ pub fn rows(pivot: &Pivot, manifest: Option<&Manifest>) -> Vec<Row> {
             let Some(&smallest) = pivot.datasets(backend).first() else {
                 return not_measured(manifest, backend);
             };
-            let latencies = POINT_READS
-                .iter()
-                .filter_map(|op| pivot.get(op, backend, smallest, 1))
-                .map(|m| m.median_ns)
-                .collect();
-            let ratios = POINT_READS
-                .iter()
-                .filter_map(|op| pivot.ratio(op, backend, smallest, 1))
-                .map(|r| r.latency_ratio())
-                .collect();
-            let best = POINT_READS
-                .iter()
-                .filter_map(|op| pivot.best_ratio(op, backend, smallest, 1))
-                .filter(|r| r.engine.starts_with("best-"))
-                .map(|r| r.latency_ratio())
-                .collect();
-            let best = median(best).map_or(String::new(), |b| {
-                format!("{} the best client's latency, ", factor(b))
-            });
-            match (median(latencies), median(ratios)) {
-                (Some(l), Some(r)) => {
-                    format!(
-                        "point read {} ({best}{} engine latency)",
-                        nanos(l),
-                        factor(r)
-                    )
-                }
-                (Some(l), None) => format!("point read {} (engine not measured)", nanos(l)),
-                _ => not_measured(manifest, backend),
+            let read = point_cell(pivot, backend, smallest, "point read", &POINT_READS);
+            let write = point_cell(pivot, backend, smallest, "point write", &POINT_WRITES);
+            match (read, write) {
+                (Some(read), Some(write)) => format!("{read}; {write}"),
+                (Some(one), None) | (None, Some(one)) => one,
+                (None, None) => not_measured(manifest, backend),
             }
         })
         .collect();

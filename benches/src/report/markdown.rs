@@ -33,8 +33,8 @@ pub fn render(report: &Report) -> String {
     let _ = writeln!(
         w,
         "\nPerformance: median over the point reads (`get_token`, `get_token_by_access_token`, \
-         `get_session`, `get_kv`) at concurrency 1 on the smallest dataset, and the median of their \
-         latency ratios to the best client of the engine (servers) and to the raw engine driven by \
+         `get_session`, `get_kv`) and over the point writes (`store_token`, `store_session`, `store_kv`) \
+         at concurrency 1 on the smallest dataset, and the median of their latency ratios to the best client of the engine (servers) and to the raw engine driven by \
          the backend's own client. Scalability: median growth of those reads from the smallest \
          to the largest dataset, and the median calls/s at 16 tasks over 1. The other rows are declared \
          from each backend's documented properties (README, SPEC.md), not measured, except the fill \

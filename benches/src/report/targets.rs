@@ -13,6 +13,18 @@ const POINT_READS: [&str; 4] = [
     "get_session",
     "get_kv",
 ];
+/// The in-process backends of issue 15's item 5.
+const IN_PROCESS: [&str; 2] = ["memory", "unified"];
+/// Single-item writes (issue 15's 16-task target).
+const WRITES: [&str; 7] = [
+    "store_token",
+    "update_token",
+    "delete_token",
+    "store_session",
+    "delete_session",
+    "store_kv",
+    "delete_kv",
+];
 /// Listings, which return [`crate::dataset::ITEMS_PER_USER`] items at every dataset size.
 const LISTINGS: [&str; 3] = ["list_user_tokens", "list_user_sessions", "list_kv_keys"];
 
@@ -201,6 +213,64 @@ pub fn evaluate(pivot: &Pivot) -> Vec<Verdict> {
             .filter(|op| is_point_operation(op)),
     );
     let (listing_growth, listing_relative) = growth_cases(&mut LISTINGS.iter().copied());
+    let in_process = |cases: &[Case]| -> Vec<Case> {
+        cases
+            .iter()
+            .filter(|c| {
+                IN_PROCESS
+                    .iter()
+                    .any(|b| c.label.contains(&format!("/{b} ")))
+            })
+            .map(|c| Case {
+                label: c.label.clone(),
+                value: c.value,
+                within: c.value <= 1.2,
+            })
+            .collect()
+    };
+    let in_process_relative = in_process(&point_relative);
+    // Issue 15 item 3: Redis against the best client's plain GET/SET (speed, c1), and
+    // the cluster against the single node, operation by operation.
+    let mut redis_cases = Vec::new();
+    let mut cluster_cases = Vec::new();
+    for dataset in pivot.datasets("redis") {
+        for op in OPERATIONS.iter().filter(|op| is_point_operation(op)) {
+            let label = format!("{op}/redis/{}", dataset_label(dataset));
+            if let Some(r) = pivot.best_ratio(op, "redis", dataset, 1) {
+                let speed = r.relative_speed();
+                redis_cases.push(Case {
+                    label: format!("{label} vs {}", r.engine),
+                    value: speed,
+                    within: speed >= 0.8,
+                });
+            }
+            let single = pivot.get(op, "redis", dataset, 1);
+            let cluster = pivot.get(op, "redis-cluster", dataset, 1);
+            if let (Some(single), Some(cluster)) = (single, cluster) {
+                let speed = single.median_ns / cluster.median_ns;
+                cluster_cases.push(Case {
+                    label: format!("{op}/redis-cluster/{} vs redis", dataset_label(dataset)),
+                    value: speed,
+                    within: speed >= 0.7,
+                });
+            }
+        }
+    }
+    // Issue 15 item 5: in process, writes gain from 16 tasks.
+    let mut write_gain_cases = Vec::new();
+    for backend in IN_PROCESS {
+        for dataset in pivot.datasets(backend) {
+            for op in WRITES {
+                if let Some(gain) = pivot.concurrency_gain(op, backend, dataset) {
+                    write_gain_cases.push(Case {
+                        label: format!("{op}/{backend}/{}", dataset_label(dataset)),
+                        value: gain,
+                        within: gain >= 1.5,
+                    });
+                }
+            }
+        }
+    }
     let one_dataset = "needs two dataset sizes of one backend (full mode)";
     vec![
         verdict(
@@ -243,6 +313,34 @@ pub fn evaluate(pivot: &Pivot) -> Vec<Verdict> {
             pg_cases,
             true,
             "postgres or best-postgres not measured",
+        ),
+        verdict(
+            "Redis: every single-node operation >= 0.8x the best client's plain GET/SET (speed, concurrency 1)",
+            "x",
+            redis_cases,
+            false,
+            "redis or best-redis not measured",
+        ),
+        verdict(
+            "Redis Cluster: every operation >= 0.7x the same operation on a single node (speed, concurrency 1)",
+            "x",
+            cluster_cases,
+            false,
+            "redis and redis-cluster not measured on one dataset",
+        ),
+        verdict(
+            "In process: point-operation growth from the smallest to the largest dataset <= 1.2x the raw DashMap's own growth (concurrency 1)",
+            "x",
+            in_process_relative,
+            true,
+            one_dataset,
+        ),
+        verdict(
+            "In process: writes at 16 tasks reach >= 1.5x the calls/s of 1 task",
+            "x",
+            write_gain_cases,
+            false,
+            "memory/unified not measured at both concurrencies",
         ),
     ]
 }
