@@ -40,6 +40,17 @@ pub const BACKENDS: [&str; 8] = [
     "tiered",
 ];
 
+/// The single-item writes: one item stored, replaced or removed per call.
+pub const WRITES: [&str; 7] = [
+    "store_token",
+    "update_token",
+    "delete_token",
+    "store_session",
+    "delete_session",
+    "store_kv",
+    "delete_kv",
+];
+
 /// Backends that run in this process (they also get the 1M dataset).
 pub const IN_PROCESS: [&str; 3] = ["memory", "unified", "encrypted-memory"];
 

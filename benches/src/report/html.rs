@@ -22,18 +22,7 @@ const GROWTH_GROUPS: [(&str, &[&str]); 3] = [
             "get_kv",
         ],
     ),
-    (
-        "point writes",
-        &[
-            "store_token",
-            "update_token",
-            "delete_token",
-            "store_session",
-            "delete_session",
-            "store_kv",
-            "delete_kv",
-        ],
-    ),
+    ("point writes", &crate::ids::WRITES),
     (
         "listings (10 items)",
         &["list_user_tokens", "list_user_sessions", "list_kv_keys"],

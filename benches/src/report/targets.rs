@@ -2,7 +2,7 @@
 //! test: the report shows them met or missed).
 
 use super::pivot::Pivot;
-use crate::ids::{OPERATIONS, baseline_for, dataset_label, is_point_operation};
+use crate::ids::{OPERATIONS, WRITES, baseline_for, dataset_label, is_point_operation};
 
 /// Server backends (the first target's scope).
 const SERVERS: [&str; 5] = ["postgres", "mysql", "redis", "redis-cluster", "tiered"];
@@ -15,16 +15,6 @@ const POINT_READS: [&str; 4] = [
 ];
 /// The in-process backends of issue 15's item 5.
 const IN_PROCESS: [&str; 2] = ["memory", "unified"];
-/// Single-item writes (issue 15's 16-task target).
-const WRITES: [&str; 7] = [
-    "store_token",
-    "update_token",
-    "delete_token",
-    "store_session",
-    "delete_session",
-    "store_kv",
-    "delete_kv",
-];
 /// Listings, which return [`crate::dataset::ITEMS_PER_USER`] items at every dataset size.
 const LISTINGS: [&str; 3] = ["list_user_tokens", "list_user_sessions", "list_kv_keys"];
 
