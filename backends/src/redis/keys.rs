@@ -16,7 +16,7 @@
 //! | `{auth:}index:tokens` | sorted set | `<user_id>\0<token_id>`, scored by last visible ms |
 //! | `{auth:}index:sessions` | sorted set | `<user_id>\0<session_id>`, scored by last visible ms |
 //! | `{auth:}index:kv` | sorted set | every kv key, score 0 (ordered by bytes) |
-//! | `{auth:}index:kv-expiry` | sorted set | kv keys that expire, scored by last visible ms |
+//! | `{auth:}index:kv-expiry` | sorted set | kv keys that expire, scored by last visible ms (a key since rewritten without a TTL may stay until that ms) |
 //!
 //! Ids and keys go into key names verbatim and cannot alias (SPEC.md `NS-2`): every name
 //! is the base, a kind from a fixed set (`token:`, `access:`, `user:`, `session:`, `kv:`,

@@ -327,7 +327,8 @@ async fn within<T>(
 ///   stored with `ttl: None` get the default (100 years or more, e.g.
 ///   [`Duration::MAX`], means none).
 /// - **Cleanup** (`CLN-3`): Redis deletes expired items itself. Index entries of expired
-///   items are dropped when a listing meets them, a few by every write, and all by
+///   items are dropped when a listing meets them, a few by every write of an item that
+///   expires (permanent kv writes skip it: they leave no garbage), and all by
 ///   [`cleanup_expired`](AuthStorage::cleanup_expired) (O(expired entries), in batches of
 ///   500).
 ///

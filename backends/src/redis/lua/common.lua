@@ -115,7 +115,11 @@ local function prune_kv(now, limit)
     expired = redis.call('ZRANGEBYSCORE', kv_expiry_index, '-inf', bound)
   end
   for _, key in ipairs(expired) do
-    redis.call('ZREM', kv_index, key)
+    -- A member outlives its entry's expiry when the entry was rewritten without one
+    -- (store_kv keeps permanent writes to two commands): the key stays listed then.
+    if redis.call('EXISTS', kv_key(key)) == 0 then
+      redis.call('ZREM', kv_index, key)
+    end
     redis.call('ZREM', kv_expiry_index, key)
   end
   return #expired

@@ -15,6 +15,11 @@ use authstore_spec::{AuthStorage, AuthToken, SessionData};
 use super::super::{RedisConfig, RedisStorage, SCRIPTS};
 use super::url;
 
+/// Held for writing by the test that deletes the function library from the server, and
+/// for reading by those that count `FCALL`s, which the deletion would double (a call that
+/// misses the library loads it and calls again).
+static LIBRARY: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// A `MONITOR` connection read by a thread of its own, line by line.
 struct Monitor {
     lines: mpsc::Receiver<String>,
@@ -164,11 +169,46 @@ async fn overwrites_of_an_unchanged_owner_call_few_commands() {
     }
 }
 
+/// A permanent kv write is a SET and a ZADD (the key listing): no clock, no expiry index,
+/// no prune; only writes with a TTL, the ones that leave index garbage, prune.
+#[tokio::test]
+async fn permanent_kv_writes_call_two_commands() {
+    let (storage, base) = storage("permanent-kv").await;
+    storage
+        .store_kv("k", b"v", Some(Duration::from_secs(60)))
+        .await
+        .expect("store_kv with a TTL");
+    let monitor = Monitor::start();
+    echo(&storage, &format!("{base}-start")).await;
+    monitor.script_commands_until(&base, &format!("{base}-start"));
+    let mut counts = Vec::new();
+    for (step, ttl) in [None, None, Some(Duration::from_secs(60))]
+        .into_iter()
+        .enumerate()
+    {
+        storage.store_kv("k", b"w", ttl).await.expect("store_kv");
+        let marker = format!("{base}-after-{step}");
+        echo(&storage, &marker).await;
+        counts.push(monitor.script_commands_until(&base, &marker));
+    }
+    storage.purge().await.expect("purge");
+    // Over an entry with a TTL and over a permanent one alike.
+    assert_eq!(counts[0], ["SET", "ZADD"], "permanent over expiring");
+    assert_eq!(counts[1], ["SET", "ZADD"], "permanent over permanent");
+    // SET, ZADD (listing), ZADD (expiry index), ZRANGEBYSCORE (CLN-3 pruning).
+    assert_eq!(
+        counts[2],
+        ["SET", "ZADD", "ZADD", "ZRANGEBYSCORE"],
+        "expiring over permanent"
+    );
+}
+
 /// Operations call the backend's function library (`FCALL`), which defines the shared
 /// helpers once when it loads, rather than scripts (`EVALSHA`), which define them again
 /// on every call.
 #[tokio::test]
 async fn operations_call_functions() {
+    let _library = LIBRARY.read().await;
     let (storage, base) = storage("fcall").await;
     let monitor = Monitor::start();
     storage
@@ -190,6 +230,7 @@ async fn operations_call_functions() {
 /// persistence) gets it again from the first call that misses it, which then succeeds.
 #[tokio::test]
 async fn a_lost_library_is_loaded_again() {
+    let _library = LIBRARY.write().await;
     let (storage, _) = storage("reload").await;
     let library = &SCRIPTS.library.name;
     let mut delete = ::redis::cmd("FUNCTION");
