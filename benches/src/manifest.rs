@@ -17,6 +17,9 @@ pub const FILE_NAME: &str = "authstore-run.json";
 pub struct Manifest {
     /// `quick` or `full`.
     pub mode: String,
+    /// Whether the benchmarks ran unoptimized (`cargo bench --profile dev`, as CI's quick
+    /// run does to reuse the test build): such figures say nothing of speed.
+    pub unoptimized: bool,
     /// Start, in seconds since the Unix epoch: results older than this are stale.
     pub started_unix: u64,
     /// End, if the run finished.
@@ -63,10 +66,23 @@ pub struct BackendRun {
 }
 
 impl Manifest {
+    /// The mode as the report shows it: with a warning for an unoptimized build.
+    pub fn mode_label(&self) -> String {
+        if self.unoptimized {
+            format!(
+                "{} (unoptimized build: these figures say nothing of speed)",
+                self.mode
+            )
+        } else {
+            self.mode.clone()
+        }
+    }
+
     /// A manifest for a run starting now on this machine.
     pub fn start(mode: &str) -> Self {
         Self {
             mode: mode.to_owned(),
+            unoptimized: cfg!(debug_assertions),
             started_unix: now_unix(),
             finished_unix: None,
             machine: Machine::detect(),

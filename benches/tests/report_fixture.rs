@@ -196,6 +196,25 @@ fn results_older_than_the_run_are_left_out() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A run of an unoptimized build (CI's quick run) says so wherever the mode is shown.
+#[test]
+fn an_unoptimized_run_says_its_figures_mean_nothing() {
+    let mut manifest = Manifest::start("quick");
+    manifest.started_unix = 0;
+    for unoptimized in [false, true] {
+        manifest.unoptimized = unoptimized;
+        let dir = copy_fixtures("unoptimized", Some(&manifest));
+        let report = report::build(&dir, false).unwrap();
+        let md = markdown::render(&report);
+        let page = html::render(&report).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let warning = "unoptimized build: these figures say nothing of speed";
+        assert_eq!(md.contains(warning), unoptimized, "{md}");
+        assert_eq!(page.contains(warning), unoptimized);
+        assert!(md.contains("| Mode | quick"), "{md}");
+    }
+}
+
 #[test]
 fn writers_show_figures_and_say_what_was_not_measured() {
     let mut manifest = Manifest::start("full");

@@ -119,7 +119,7 @@ pub fn render(report: &Report) -> Result<String, String> {
     let _ = writeln!(h, "<table>");
     if let Some(m) = &report.manifest {
         let rows = [
-            ("Mode", m.mode.clone()),
+            ("Mode", m.mode_label()),
             (
                 "Run",
                 format!(

@@ -293,7 +293,7 @@ fn header(w: &mut String, report: &Report) {
     let _ = writeln!(w, "| | |\n|---|---|");
     match &report.manifest {
         Some(m) => {
-            let _ = writeln!(w, "| Mode | {} |", m.mode);
+            let _ = writeln!(w, "| Mode | {} |", m.mode_label());
             let finished = m
                 .finished_unix
                 .map_or_else(|| "did not finish".to_owned(), utc);
