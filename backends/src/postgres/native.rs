@@ -588,7 +588,7 @@ mod tests {
         let pids = |n| {
             let native = &native;
             async move {
-                let (client, _) = native.prepared("SELECT 1", &[]).await.expect("prepared");
+                let client = native.pool.get().await.expect("connection");
                 let pid: i32 = client
                     .query_one("SELECT pg_backend_pid()", &[])
                     .await
